@@ -14,16 +14,16 @@ type Code string
 
 // The codes. Keep docs/openapi.yaml in step when adding one.
 const (
-	Invalid      Code = "invalid"       // malformed or semantically wrong input
-	Unauthorized Code = "unauthorized"  // no or bad credentials
-	Forbidden    Code = "forbidden"     // authenticated, but the role may not do this
-	NotFound     Code = "not_found"     // no such object for this tenant
-	Conflict     Code = "conflict"      // state or version does not allow it
-	Duplicate    Code = "duplicate"     // unique key already taken
-	TooLarge     Code = "too_large"     // body or field over its limit
-	RateLimited  Code = "rate_limited"  // slow down
-	Unavailable  Code = "unavailable"   // a dependency is down; retry later
-	Internal     Code = "internal"      // a bug or an unexpected failure
+	Invalid      Code = "invalid"      // malformed or semantically wrong input
+	Unauthorized Code = "unauthorized" // no or bad credentials
+	Forbidden    Code = "forbidden"    // authenticated, but the role may not do this
+	NotFound     Code = "not_found"    // no such object for this tenant
+	Conflict     Code = "conflict"     // state or version does not allow it
+	Duplicate    Code = "duplicate"    // unique key already taken
+	TooLarge     Code = "too_large"    // body or field over its limit
+	RateLimited  Code = "rate_limited" // slow down
+	Unavailable  Code = "unavailable"  // a dependency is down; retry later
+	Internal     Code = "internal"     // a bug or an unexpected failure
 )
 
 // Error is a failure with an operation, a code, a human message and a cause.

@@ -95,6 +95,11 @@ type Queue interface {
 	// matching (a direct transfer). It does not check capacity.
 	Reserve(ctx context.Context, tenantID, agentID string) error
 
+	// Claim gives an agent one more session outside matching (a direct
+	// transfer, a returning customer's last agent) if and only if they are
+	// ready and below capacity, reporting whether it did.
+	Claim(ctx context.Context, tenantID, agentID string) (bool, error)
+
 	// MatchGroup assigns waiting sessions of one group to available agents
 	// until either runs out or max assignments were made.
 	MatchGroup(ctx context.Context, tenantID, groupID string, max int) ([]Assignment, error)

@@ -201,3 +201,10 @@ CREATE TABLE reason_trees (
     created_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (tenant_id, version)
 );
+
+-- Node-wide settings shared by every node (e.g. the key that signs visitor
+-- tokens when none is configured).
+CREATE TABLE server_settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);

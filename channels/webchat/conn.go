@@ -1,0 +1,206 @@
+package webchat
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/switchboard-acd/switchboard/internal/errs"
+	"github.com/switchboard-acd/switchboard/session"
+)
+
+// MaxFrameBytes is the largest client frame accepted; the transport closes
+// the connection on anything bigger.
+const MaxFrameBytes = 64 << 10
+
+// sendQueue bounds the frames waiting to be written to one connection; a
+// client that falls this far behind is disconnected and resumes later.
+const sendQueue = 256
+
+// Transport is one client's socket as the protocol sees it. The HTTP layer
+// adapts its WebSocket library to it.
+type Transport interface {
+	// Read returns the next text frame.
+	Read() ([]byte, error)
+	// Write sends one text frame.
+	Write([]byte) error
+	// Close ends the connection.
+	Close() error
+}
+
+// conn is one visitor connection: a reader loop handling client frames and
+// a writer loop draining a bounded queue.
+type conn struct {
+	s   *Service
+	t   Transport
+	cu  session.Customer
+	out chan []byte
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// Send implements realtime.Conn: queue a frame, never block.
+func (c *conn) Send(b []byte) bool {
+	select {
+	case <-c.closed:
+		return false
+	default:
+	}
+	select {
+	case c.out <- b:
+		return true
+	default:
+		c.close() // too slow: the client resumes after reconnecting
+		return false
+	}
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		_ = c.t.Close()
+	})
+}
+
+func (c *conn) writeLoop() {
+	for {
+		select {
+		case <-c.closed:
+			return
+		case b := <-c.out:
+			if err := c.t.Write(b); err != nil {
+				c.close()
+				return
+			}
+		}
+	}
+}
+
+// reply queues a frame answering the client. Unlike Send it waits for room
+// in the queue: it runs on the reader goroutine, so a slow client only slows
+// itself (a long resume is paced by the writer).
+func (c *conn) reply(f frame) {
+	b, _ := json.Marshal(f)
+	select {
+	case c.out <- b:
+	case <-c.closed:
+	}
+}
+
+func (c *conn) fail(code errs.Code, msg, ref string) {
+	f := frame{"type": "error", "code": code, "message": msg}
+	if ref != "" {
+		f["ref"] = ref
+	}
+	c.reply(f)
+}
+
+// clientFrame is any client frame; fields are used per type.
+type clientFrame struct {
+	Type  string `json:"type"`
+	CID   string `json:"cid"`
+	Text  string `json:"text"`
+	After int64  `json:"after"`
+	On    bool   `json:"on"`
+	Seq   int64  `json:"seq"`
+}
+
+// Serve runs the protocol on an authenticated visitor's connection until it
+// closes or ctx ends.
+func (s *Service) Serve(ctx context.Context, t Transport, cu session.Customer) {
+	c := &conn{s: s, t: t, cu: cu, out: make(chan []byte, sendQueue), closed: make(chan struct{})}
+	topic := convTopic(cu.Conversation.ID)
+	s.bus.Subscribe(cu.TenantID, topic, c)
+	defer s.bus.Unsubscribe(cu.TenantID, topic, c)
+	go c.writeLoop()
+	defer c.close()
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.close()
+		case <-c.closed:
+		}
+	}()
+
+	conv, err := s.engine.Store().ConversationGet(ctx, cu.TenantID, cu.Conversation.ID)
+	if err != nil {
+		c.fail(errs.CodeOf(err), "could not load the conversation", "")
+		return
+	}
+	c.reply(frame{"type": "hello", "conversation_id": conv.ID, "last_seq": conv.LastSeq, "agent_read_seq": conv.AgentReadSeq})
+	for {
+		b, err := t.Read()
+		if err != nil {
+			return
+		}
+		c.handle(ctx, b)
+	}
+}
+
+func (c *conn) handle(ctx context.Context, b []byte) {
+	var f clientFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.fail(errs.Invalid, "malformed frame: "+err.Error(), "")
+		return
+	}
+	switch f.Type {
+	case "send":
+		if strings.TrimSpace(f.CID) == "" {
+			c.fail(errs.Invalid, "send needs a cid", "")
+			return
+		}
+		ack, err := c.s.Send(ctx, c.cu, f.CID, f.Text)
+		if err != nil {
+			c.fail(errs.CodeOf(err), errs.MessageOf(err), f.CID)
+			return
+		}
+		c.reply(frame{"type": "ack", "cid": ack.CID, "id": ack.ID, "seq": ack.Seq, "duplicate": ack.Duplicate})
+	case "resume":
+		c.resume(ctx, f.After)
+	case "typing":
+		if err := c.s.engine.CustomerTyping(ctx, c.cu, f.On); err != nil {
+			c.fail(errs.CodeOf(err), errs.MessageOf(err), "")
+		}
+	case "read":
+		if err := c.s.MarkRead(ctx, c.cu, f.Seq); err != nil {
+			c.fail(errs.CodeOf(err), errs.MessageOf(err), "")
+		}
+	case "end":
+		if err := c.s.engine.CustomerLeft(ctx, c.cu); err != nil {
+			c.fail(errs.CodeOf(err), errs.MessageOf(err), "")
+		}
+	case "ping":
+		c.reply(frame{"type": "pong"})
+	default:
+		c.fail(errs.Invalid, "unknown frame type "+strconvQuote(f.Type), "")
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// resume replays everything after seq in pages, then says resumed.
+func (c *conn) resume(ctx context.Context, after int64) {
+	if after < 0 {
+		after = 0
+	}
+	for {
+		ms, last, err := c.s.History(ctx, c.cu, after, 200)
+		if err != nil {
+			c.fail(errs.CodeOf(err), errs.MessageOf(err), "")
+			return
+		}
+		for _, m := range ms {
+			c.reply(frame{"type": "message", "message": m})
+		}
+		after = last
+		if len(ms) < 200 {
+			break
+		}
+	}
+	c.reply(frame{"type": "resumed", "last_seq": after})
+}

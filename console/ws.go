@@ -1,0 +1,176 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/switchboard-acd/switchboard/agents"
+	"github.com/switchboard-acd/switchboard/channels/webchat"
+	"github.com/switchboard-acd/switchboard/internal/errs"
+	"github.com/switchboard-acd/switchboard/session"
+)
+
+// wsTransport adapts a Fiber WebSocket to webchat.Transport.
+type wsTransport struct {
+	c  *websocket.Conn
+	mu sync.Mutex // serialises writes; guards nothing else
+}
+
+func (t *wsTransport) Read() ([]byte, error) {
+	_, b, err := t.c.ReadMessage()
+	return b, err
+}
+
+func (t *wsTransport) Write(b []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_ = t.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return t.c.WriteMessage(websocket.TextMessage, b)
+}
+
+func (t *wsTransport) Close() error { return t.c.Close() }
+
+var wsConfig = websocket.Config{ReadBufferSize: 1024, WriteBufferSize: 1024}
+
+// webchatUpgrade authenticates a visitor before the WebSocket upgrade, so a
+// bad token is a plain 401.
+func (s *Server) webchatUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return errs.E("webchat ws", errs.Invalid, "WebSocket upgrade required")
+	}
+	cu, err := s.d.WebChat.Authenticate(c.UserContext(), c.Query("token"))
+	if err != nil {
+		return err
+	}
+	c.Locals("customer", cu)
+	return c.Next()
+}
+
+func (s *Server) webchatWS() fiber.Handler {
+	return websocket.New(func(c *websocket.Conn) {
+		cu := c.Locals("customer").(session.Customer)
+		c.SetReadLimit(webchat.MaxFrameBytes)
+		s.d.Metrics.wsConns.WithLabelValues("webchat").Inc()
+		defer s.d.Metrics.wsConns.WithLabelValues("webchat").Dec()
+		s.d.WebChat.Serve(context.Background(), &wsTransport{c: c}, cu)
+	}, wsConfig)
+}
+
+func (s *Server) agentUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return errs.E("agent ws", errs.Invalid, "WebSocket upgrade required")
+	}
+	p, err := s.d.Agents.Authenticate(c.UserContext(), c.Query("token"))
+	if err != nil {
+		return err
+	}
+	c.Locals(principalKey, p)
+	return c.Next()
+}
+
+// agentConn is one console connection.
+type agentConn struct {
+	t         *wsTransport
+	out       chan []byte
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func (a *agentConn) Send(b []byte) bool {
+	select {
+	case <-a.closed:
+		return false
+	default:
+	}
+	select {
+	case a.out <- b:
+		return true
+	default:
+		a.close()
+		return false
+	}
+}
+
+func (a *agentConn) close() {
+	a.closeOnce.Do(func() { close(a.closed); _ = a.t.Close() })
+}
+
+func (a *agentConn) writeLoop() {
+	for {
+		select {
+		case <-a.closed:
+			return
+		case b := <-a.out:
+			if err := a.t.Write(b); err != nil {
+				a.close()
+				return
+			}
+		}
+	}
+}
+
+func agentTopic(agentID string) string { return "agent:" + agentID }
+
+const supervisorsTopic = "supervisors"
+
+func (s *Server) agentWS() fiber.Handler {
+	return websocket.New(func(c *websocket.Conn) {
+		p := c.Locals(principalKey).(agents.Principal)
+		c.SetReadLimit(64 << 10)
+		s.d.Metrics.wsConns.WithLabelValues("agent").Inc()
+		defer s.d.Metrics.wsConns.WithLabelValues("agent").Dec()
+		ac := &agentConn{t: &wsTransport{c: c}, out: make(chan []byte, 1024), closed: make(chan struct{})}
+		ctx := context.Background()
+		s.d.Bus.Subscribe(p.TenantID, agentTopic(p.AgentID), ac)
+		defer s.d.Bus.Unsubscribe(p.TenantID, agentTopic(p.AgentID), ac)
+		if p.Can(agents.RoleSupervisor) {
+			s.d.Bus.Subscribe(p.TenantID, supervisorsTopic, ac)
+			defer s.d.Bus.Unsubscribe(p.TenantID, supervisorsTopic, ac)
+		}
+		go ac.writeLoop()
+		defer ac.close()
+		if a, err := s.d.AgentStore.AgentGet(ctx, p.TenantID, p.AgentID); err == nil {
+			ac.Send(event("hello", map[string]any{"agent": a}))
+		}
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f struct {
+				Type      string `json:"type"`
+				SessionID string `json:"session_id"`
+				On        bool   `json:"on"`
+				Seq       int64  `json:"seq"`
+			}
+			if err := json.Unmarshal(b, &f); err != nil {
+				ac.Send(event("error", map[string]any{"code": errs.Invalid, "message": "malformed frame: " + err.Error()}))
+				continue
+			}
+			switch f.Type {
+			case "ping":
+				ac.Send([]byte(`{"type":"pong"}`))
+			case "typing":
+				err = s.d.Engine.AgentTyping(ctx, p.TenantID, f.SessionID, actor(p), f.On)
+			case "read":
+				err = s.d.Engine.AgentRead(ctx, p.TenantID, f.SessionID, actor(p), f.Seq)
+			default:
+				err = errs.E("agent ws", errs.Invalid, "unknown frame type %q", f.Type)
+			}
+			if err != nil {
+				ac.Send(event("error", map[string]any{"code": errs.CodeOf(err), "message": errs.MessageOf(err)}))
+			}
+		}
+	}, wsConfig)
+}
+
+// event encodes a console frame.
+func event(typ string, data any) []byte {
+	b, _ := json.Marshal(map[string]any{"type": typ, "data": data})
+	return b
+}

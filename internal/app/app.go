@@ -1,0 +1,258 @@
+// Package app assembles a Switchboard node from its configuration: it opens
+// the database and Redis, applies migrations, seeds the demo tenant, wires
+// the domain services to their adapters and runs the HTTP server, timers
+// and pub/sub until stopped. cmd/switchboard and the end-to-end tests start
+// nodes through it.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/switchboard-acd/switchboard/acd"
+	"github.com/switchboard-acd/switchboard/acd/acdredis"
+	"github.com/switchboard-acd/switchboard/agents"
+	"github.com/switchboard-acd/switchboard/agents/agentsql"
+	"github.com/switchboard-acd/switchboard/channels/channelsql"
+	"github.com/switchboard-acd/switchboard/channels/webchat"
+	"github.com/switchboard-acd/switchboard/console"
+	"github.com/switchboard-acd/switchboard/internal/clock"
+	"github.com/switchboard-acd/switchboard/internal/config"
+	"github.com/switchboard-acd/switchboard/internal/db"
+	"github.com/switchboard-acd/switchboard/internal/rdb"
+	"github.com/switchboard-acd/switchboard/internal/realtime"
+	"github.com/switchboard-acd/switchboard/kb"
+	"github.com/switchboard-acd/switchboard/migrations"
+	"github.com/switchboard-acd/switchboard/session"
+	"github.com/switchboard-acd/switchboard/session/sessionsql"
+)
+
+// App is one running node.
+type App struct {
+	Cfg     config.Config
+	Log     *slog.Logger
+	DB      *db.DB
+	Redis   *rdb.Client
+	Bus     *realtime.Bus
+	Engine  *session.Engine
+	Agents  *agents.Service
+	Server  *console.Server
+	Queue   acd.Queue
+	Seeded  *Demo
+	agentDB agents.Store
+
+	stopTimers context.CancelFunc
+	wg         sync.WaitGroup
+	ln         net.Listener
+}
+
+// New builds a node: connections, migrations, seed, wiring. Nothing listens
+// until Start.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{Cfg: cfg, Log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.DB, err = db.Open(ctx, cfg.DatabaseURL, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	applied, err := migrations.Apply(ctx, a.DB)
+	if err != nil {
+		return nil, err
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "versions", applied, "dialect", a.DB.Dialect)
+	}
+	if a.Redis, err = rdb.Open(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
+		return nil, err
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomHex(6)
+		a.Cfg.NodeID = cfg.NodeID
+	}
+	secret := cfg.SecretKey
+	if secret == "" {
+		if secret, err = sharedSecret(ctx, a.DB); err != nil {
+			return nil, err
+		}
+	}
+
+	clk := clock.Real{}
+	a.agentDB = agentsql.New(a.DB)
+	accounts := channelsql.New(a.DB)
+	a.Agents = agents.NewService(a.agentDB, clk, agents.ServiceOptions{TokenTTL: cfg.TokenTTL})
+	a.Queue = acdredis.New(a.Redis)
+	a.Bus = realtime.NewBus(a.Redis, cfg.NodeID, log)
+	dir := newDirectory(a.agentDB, accounts)
+	fanout := &session.Notifiers{}
+	a.Engine = session.NewEngine(sessionsql.New(a.DB), a.Queue, dir, kb.NewBot(cfg.HandoffWords), fanout, clk, session.Options{
+		IdleTimeout: cfg.IdleTimeout, WrapupTimeout: cfg.WrapupTimeout, ReopenWindow: cfg.ReopenWindow,
+	}, log)
+	chat := webchat.NewService(accounts, a.Engine, a.Bus, webchat.NewSigner([]byte(secret)), dir, clk, log)
+	metrics := console.NewMetrics()
+	a.Engine.OnRouted = func(_, took time.Duration) { metrics.Routing.Observe(took.Seconds()) }
+	metrics.Registry.MustRegister(newStateCollector(a.agentDB, a.Engine.Store(), a.Queue))
+	a.Server = console.New(console.Deps{
+		Agents: a.Agents, AgentStore: a.agentDB, Accounts: accounts, Engine: a.Engine, Queue: a.Queue,
+		Bus: a.Bus, WebChat: chat, Metrics: metrics, Log: log, Ready: a.ready, MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	*fanout = session.Notifiers{a.Server.Notifier(), chat.Notifier()}
+
+	if cfg.Seed {
+		if a.Seeded, err = seedDemo(ctx, a.agentDB, a.Agents, accounts); err != nil {
+			return nil, fmt.Errorf("seed demo tenant: %w", err)
+		}
+	}
+	if err := a.rebuildRouting(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// sharedSecret returns the cluster's visitor-token key, creating it once.
+func sharedSecret(ctx context.Context, d *db.DB) (string, error) {
+	_, err := d.ExecContext(ctx, d.Rebind(`INSERT INTO server_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`),
+		"visitor_token_key", randomHex(32))
+	if err != nil {
+		return "", fmt.Errorf("create secret key: %w", err)
+	}
+	var v string
+	if err := d.GetContext(ctx, &v, d.Rebind(`SELECT value FROM server_settings WHERE key = ?`), "visitor_token_key"); err != nil {
+		return "", fmt.Errorf("read secret key: %w", err)
+	}
+	return v, nil
+}
+
+// rebuildRouting puts every queued session and every ready agent (with the
+// load the database gives them) into Redis (DESIGN D3). Enqueue is
+// idempotent, so a node starting beside live ones changes nothing that is
+// right; it repairs what a lost or flushed Redis forgot.
+func (a *App) rebuildRouting(ctx context.Context) error {
+	ts, err := a.agentDB.TenantList(ctx)
+	if err != nil {
+		return err
+	}
+	store := a.Engine.Store()
+	for _, t := range ts {
+		queued, err := store.SessionList(ctx, t.ID, session.SessionFilter{States: []session.State{session.StateQueued}, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, s := range queued {
+			at := s.CreatedAt
+			if s.QueuedAt != nil {
+				at = *s.QueuedAt
+			}
+			if err := a.Queue.Enqueue(ctx, acd.Item{TenantID: t.ID, SessionID: s.ID, GroupID: s.GroupID, Priority: s.Priority, EnqueuedAt: at}); err != nil {
+				return fmt.Errorf("rebuild queue: %w", err)
+			}
+		}
+		as, err := a.agentDB.AgentList(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		for _, ag := range as {
+			if ag.State == agents.StateReady && !ag.Disabled {
+				if err := a.Engine.AgentReady(ctx, t.ID, ag.ID); err != nil {
+					return fmt.Errorf("rebuild agent %s: %w", ag.ID, err)
+				}
+			}
+		}
+		gs, err := a.agentDB.GroupList(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if err := a.Engine.MatchGroup(ctx, t.ID, g.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Start subscribes to this node's pub/sub channel, starts the timers and
+// begins serving HTTP on cfg.HTTPAddr. It returns once the listener is open.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.Bus.Start(ctx); err != nil {
+		return err
+	}
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopTimers = cancel
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.Engine.RunTimers(tctx, time.Second) }()
+	ln, err := net.Listen("tcp", a.Cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.Cfg.HTTPAddr, err)
+	}
+	a.ln = ln
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.Server.App().Listener(ln); err != nil {
+			a.Log.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the listening address once started.
+func (a *App) Addr() string {
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// Stop shuts the node down in order: stop accepting HTTP and close
+// connections (clients reconnect to other nodes and resume), stop timers,
+// leave pub/sub (withdrawing presence), then close Redis and the database.
+func (a *App) Stop(ctx context.Context) error {
+	var errsOut []error
+	if a.Server != nil && a.ln != nil {
+		errsOut = append(errsOut, a.Server.Shutdown(ctx))
+	}
+	if a.stopTimers != nil {
+		a.stopTimers()
+	}
+	if a.Bus != nil {
+		errsOut = append(errsOut, a.Bus.Stop(ctx))
+	}
+	a.wg.Wait()
+	a.close()
+	return errors.Join(errsOut...)
+}
+
+func (a *App) close() {
+	if a.Redis != nil {
+		a.Redis.Close()
+	}
+	if a.DB != nil {
+		a.DB.Close()
+	}
+}

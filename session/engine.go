@@ -1,0 +1,478 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-acd/switchboard/acd"
+	"github.com/switchboard-acd/switchboard/internal/clock"
+	"github.com/switchboard-acd/switchboard/internal/errs"
+)
+
+// MaxTextLen caps the characters of one text message.
+const MaxTextLen = 4000
+
+// Options tune the engine's timers.
+type Options struct {
+	// IdleTimeout ends an active session whose customer has been silent.
+	IdleTimeout time.Duration
+	// BotIdleTimeout closes a bot session whose customer went away.
+	BotIdleTimeout time.Duration
+	// WrapupTimeout closes a session left in wrap-up.
+	WrapupTimeout time.Duration
+	// ReopenWindow: a returning customer goes to their last agent first.
+	ReopenWindow time.Duration
+	// MaxBotMisses hands off after this many bot misses in a row.
+	MaxBotMisses int
+}
+
+// Engine is the only writer of conversation state.
+type Engine struct {
+	store  Store
+	queue  acd.Queue
+	dir    Directory
+	bot    Bot
+	notify Notifier
+	clock  clock.Clock
+	opts   Options
+	log    *slog.Logger
+	// OnRouted, if set, observes each assignment's enqueue→assign latency
+	// (metrics).
+	OnRouted func(waited time.Duration, took time.Duration)
+}
+
+// NewEngine wires the engine to its ports.
+func NewEngine(store Store, queue acd.Queue, dir Directory, bot Bot, notify Notifier, clk clock.Clock, opts Options, log *slog.Logger) *Engine {
+	if opts.MaxBotMisses <= 0 {
+		opts.MaxBotMisses = 3
+	}
+	if opts.BotIdleTimeout <= 0 {
+		opts.BotIdleTimeout = opts.IdleTimeout
+	}
+	return &Engine{store: store, queue: queue, dir: dir, bot: bot, notify: notify, clock: clk, opts: opts, log: log}
+}
+
+// Store exposes the engine's store for read models (lists, history).
+func (e *Engine) Store() Store { return e.store }
+
+func (e *Engine) now() time.Time { return e.clock.Now().UTC() }
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func textBody(text string) json.RawMessage {
+	b, _ := json.Marshal(TextBody{Text: text})
+	return b
+}
+
+// ValidateText checks a text message body.
+func ValidateText(op, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return errs.E(op, errs.Invalid, "text must not be empty")
+	}
+	if !utf8.ValidString(text) {
+		return errs.E(op, errs.Invalid, "text must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(text); n > MaxTextLen {
+		return errs.E(op, errs.TooLarge, "text has %d characters, at most %d allowed", n, MaxTextLen)
+	}
+	return nil
+}
+
+// ValidateClientMsgID checks a client message id ("" is allowed: no dedupe).
+func ValidateClientMsgID(op, id string) error {
+	if len(id) > 64 {
+		return errs.E(op, errs.Invalid, "client message id longer than 64 characters")
+	}
+	return nil
+}
+
+// Customer identifies the sender of inbound messages: a resolved
+// conversation with its contact.
+type Customer struct {
+	TenantID     string
+	AccountID    string
+	Channel      string
+	Conversation Conversation
+	Contact      Contact
+}
+
+// ResolveCustomer returns (creating on first sight) the contact and
+// conversation behind an external identity on a channel account.
+func (e *Engine) ResolveCustomer(ctx context.Context, tenantID, accountID, channel, externalID, displayName string) (Customer, error) {
+	now := e.now()
+	c, err := e.store.ContactResolve(ctx, tenantID, accountID, externalID, displayName, now)
+	if err != nil {
+		return Customer{}, errs.Wrap("resolve contact", err)
+	}
+	conv, err := e.store.ConversationEnsure(ctx, tenantID, accountID, c.ID, now)
+	if err != nil {
+		return Customer{}, errs.Wrap("ensure conversation", err)
+	}
+	return Customer{TenantID: tenantID, AccountID: accountID, Channel: channel, Conversation: conv, Contact: c}, nil
+}
+
+// Incoming is one message from a customer.
+type Incoming struct {
+	ClientMsgID  string
+	ChannelMsgID string
+	Text         string
+}
+
+// Receive stores a customer's message and moves the conversation on: a new
+// session when none is open, a bot reply or handoff in the bot state, a push
+// to the agent when active. A client message id seen before returns the
+// original message and duplicate=true, and changes nothing.
+func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Message, duplicate bool, err error) {
+	const op = "receive message"
+	if err := ValidateText(op, in.Text); err != nil {
+		return Message{}, false, err
+	}
+	if err := ValidateClientMsgID(op, in.ClientMsgID); err != nil {
+		return Message{}, false, err
+	}
+	conv, err := e.store.ConversationGet(ctx, cu.TenantID, cu.Conversation.ID)
+	if err != nil {
+		return Message{}, false, errs.Wrap(op, err)
+	}
+	var s Session
+	open := false
+	if conv.CurrentSessionID != "" {
+		s, err = e.store.SessionGet(ctx, cu.TenantID, conv.CurrentSessionID)
+		if err != nil && !errs.Is(err, errs.NotFound) {
+			return Message{}, false, errs.Wrap(op, err)
+		}
+		open = err == nil && s.State.Open()
+	}
+	now := e.now()
+	m := Message{
+		TenantID: cu.TenantID, ID: newID(), ConversationID: conv.ID,
+		Direction: Inbound, SenderKind: SenderContact, SenderID: cu.Contact.ID,
+		Type: TypeText, Body: textBody(in.Text), ClientMsgID: in.ClientMsgID, ChannelMsgID: in.ChannelMsgID,
+		Status: StatusReceived, CreatedAt: now,
+	}
+	created := false
+	err = e.store.InTx(ctx, func(tx Store) error {
+		if !open {
+			s = Session{
+				TenantID: cu.TenantID, ID: newID(), ConversationID: conv.ID, ContactID: cu.Contact.ID,
+				AccountID: cu.AccountID, Channel: cu.Channel, State: StateBot, Priority: cu.Contact.VIPLevel,
+				Version: 1, ReasonCodes: []string{}, CreatedAt: now, LastContactAt: now,
+				DeadlineAt: ptr(now.Add(e.opts.BotIdleTimeout)),
+			}
+			if err := tx.SessionInsert(ctx, s); err != nil {
+				return err
+			}
+			if err := tx.EventInsert(ctx, e.event(s, EvCreated, "", StateBot, "contact", nil)); err != nil {
+				return err
+			}
+			if err := tx.ConversationSetCurrent(ctx, s.TenantID, conv.ID, s.ID, "", nil); err != nil {
+				return err
+			}
+			created = true
+		}
+		m.SessionID = s.ID
+		var err error
+		if m, err = tx.MessageAppend(ctx, m); err != nil {
+			return err
+		}
+		if !created {
+			s.LastContactAt = now
+			s.DeadlineAt = e.idleDeadline(s.State, now)
+			return tx.SessionTouch(ctx, s.TenantID, s.ID, now, s.DeadlineAt)
+		}
+		return nil
+	})
+	if errs.Is(err, errs.Duplicate) && in.ClientMsgID != "" {
+		orig, gerr := e.store.MessageGetByClientID(ctx, cu.TenantID, conv.ID, in.ClientMsgID)
+		if gerr != nil {
+			return Message{}, false, errs.Wrap(op, gerr)
+		}
+		return orig, true, nil
+	}
+	if err != nil {
+		return Message{}, false, errs.Wrap(op, err)
+	}
+	e.notify.MessageCreated(ctx, s, m)
+	if created {
+		e.notify.SessionChanged(ctx, s, EvCreated, "")
+		if e.returnToLastAgent(ctx, s, conv) {
+			return m, false, nil
+		}
+		if g := e.bot.Greeting(ctx, s); g != "" {
+			e.say(ctx, s, SenderBot, g)
+		}
+	}
+	if s.State == StateBot {
+		e.botTurn(ctx, s, in.Text)
+	}
+	return m, false, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (e *Engine) idleDeadline(st State, now time.Time) *time.Time {
+	switch st {
+	case StateBot:
+		return ptr(now.Add(e.opts.BotIdleTimeout))
+	case StateActive:
+		return ptr(now.Add(e.opts.IdleTimeout))
+	}
+	return nil
+}
+
+func (e *Engine) event(s Session, ev Event, from, to State, actor string, data map[string]any) EventRecord {
+	var raw json.RawMessage
+	if data != nil {
+		raw, _ = json.Marshal(data)
+	}
+	return EventRecord{
+		TenantID: s.TenantID, SessionID: s.ID, Type: ev, FromState: from, ToState: to,
+		AgentID: s.AgentID, GroupID: s.GroupID, Actor: actor, Data: raw, At: e.now(),
+	}
+}
+
+// say stores and publishes a bot or system message to the customer.
+func (e *Engine) say(ctx context.Context, s Session, kind SenderKind, text string) {
+	m := Message{
+		TenantID: s.TenantID, ID: newID(), ConversationID: s.ConversationID, SessionID: s.ID,
+		Direction: Outbound, SenderKind: kind, Type: TypeText, Body: textBody(text),
+		Status: StatusSent, CreatedAt: e.now(),
+	}
+	m, err := e.store.MessageAppend(ctx, m)
+	if err != nil {
+		e.log.Error("store bot message", "session", s.ID, "err", err)
+		return
+	}
+	e.notify.MessageCreated(ctx, s, m)
+}
+
+func (e *Engine) botTurn(ctx context.Context, s Session, text string) {
+	r := e.bot.Reply(ctx, s, text)
+	if r.Text != "" {
+		e.say(ctx, s, SenderBot, r.Text)
+	}
+	handoff := r.Handoff
+	if !r.Matched && !r.Handoff {
+		s2, err := e.transition(ctx, s.TenantID, s.ID, "", func(cur *Session) (Event, error) {
+			if cur.State != StateBot {
+				return "", errStop
+			}
+			cur.BotMisses++
+			return "", nil
+		})
+		if err == nil && s2.BotMisses >= e.opts.MaxBotMisses {
+			handoff = true
+		}
+	}
+	if handoff {
+		if _, err := e.Handoff(ctx, s.TenantID, s.ID, r.GroupID, "bot"); err != nil && !errs.Is(err, errs.Conflict) {
+			e.log.Error("handoff", "session", s.ID, "err", err)
+		}
+	}
+}
+
+// errStop makes a transition function end without writing.
+var errStop = errors.New("no change")
+
+// transition loads a session, lets fn change it and commits the change with
+// optimistic versioning, retrying a few times when another writer got there
+// first. fn returns the event to record ("" for a change without event) or
+// an error; illegal transitions must be reported by fn as errs.Conflict.
+func (e *Engine) transition(ctx context.Context, tenantID, id, actor string, fn func(s *Session) (Event, error), extra ...func(tx Store, s Session) error) (Session, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := e.store.SessionGet(ctx, tenantID, id)
+		if err != nil {
+			return Session{}, err
+		}
+		prev := cur
+		ev, err := fn(&cur)
+		if err == errStop {
+			return prev, nil
+		}
+		if err != nil {
+			return prev, err
+		}
+		cur.Version = prev.Version + 1
+		err = e.store.InTx(ctx, func(tx Store) error {
+			if err := tx.SessionUpdate(ctx, cur, prev.Version); err != nil {
+				return err
+			}
+			if ev != "" {
+				rec := e.event(cur, ev, prev.State, cur.State, actor, nil)
+				if err := tx.EventInsert(ctx, rec); err != nil {
+					return err
+				}
+			}
+			for _, f := range extra {
+				if err := f(tx, cur); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if errs.Is(err, errs.Conflict) && attempt < 4 {
+			continue
+		}
+		if err != nil {
+			return prev, err
+		}
+		return cur, nil
+	}
+}
+
+// illegal builds the 409 for a transition not allowed from s's state.
+func illegal(op string, s Session, ev Event) error {
+	return errs.E(op, errs.Conflict, "session is %s; %s is not allowed", s.State, ev).
+		With("state", s.State).With("version", s.Version)
+}
+
+func apply(op string, s *Session, ev Event) error {
+	to, ok := Next(s.State, ev)
+	if !ok {
+		return illegal(op, *s, ev)
+	}
+	s.State = to
+	return nil
+}
+
+// Handoff moves a bot session into a skill group's queue and routes it.
+func (e *Engine) Handoff(ctx context.Context, tenantID, sessionID, groupID, actor string) (Session, error) {
+	const op = "handoff"
+	s, err := e.store.SessionGet(ctx, tenantID, sessionID)
+	if err != nil {
+		return Session{}, errs.Wrap(op, err)
+	}
+	if groupID == "" {
+		if groupID, err = e.dir.DefaultGroup(ctx, tenantID, s.AccountID); err != nil {
+			return Session{}, errs.Wrap(op, err)
+		}
+	}
+	now := e.now()
+	s, err = e.transition(ctx, tenantID, sessionID, actor, func(s *Session) (Event, error) {
+		if err := apply(op, s, EvHandoff); err != nil {
+			return "", err
+		}
+		s.GroupID, s.QueuedAt, s.DeadlineAt = groupID, &now, nil
+		return EvHandoff, nil
+	})
+	if err != nil {
+		return s, errs.Wrap(op, err)
+	}
+	e.notify.SessionChanged(ctx, s, EvHandoff, "")
+	e.say(ctx, s, SenderSystem, "Connecting you to an agent. Please wait.")
+	if err := e.enqueue(ctx, s, now); err != nil {
+		return s, errs.Wrap(op, err)
+	}
+	return s, nil
+}
+
+func (e *Engine) enqueue(ctx context.Context, s Session, at time.Time) error {
+	if err := e.queue.Enqueue(ctx, acd.Item{TenantID: s.TenantID, SessionID: s.ID, GroupID: s.GroupID, Priority: s.Priority, EnqueuedAt: at}); err != nil {
+		return errs.Wrap("enqueue", &errs.Error{Code: errs.Unavailable, Err: err})
+	}
+	return e.MatchGroup(ctx, s.TenantID, s.GroupID)
+}
+
+// MatchGroup routes a group's waiting sessions to available agents.
+func (e *Engine) MatchGroup(ctx context.Context, tenantID, groupID string) error {
+	start := time.Now()
+	as, err := e.queue.MatchGroup(ctx, tenantID, groupID, 64)
+	if err != nil {
+		return errs.Wrap("match group", &errs.Error{Code: errs.Unavailable, Err: err})
+	}
+	e.assignAll(ctx, as, start)
+	return nil
+}
+
+// MatchAgent gives an agent the waiting sessions they can take.
+func (e *Engine) MatchAgent(ctx context.Context, tenantID, agentID string) error {
+	start := time.Now()
+	as, err := e.queue.MatchAgent(ctx, tenantID, agentID)
+	if err != nil {
+		return errs.Wrap("match agent", &errs.Error{Code: errs.Unavailable, Err: err})
+	}
+	e.assignAll(ctx, as, start)
+	return nil
+}
+
+func (e *Engine) assignAll(ctx context.Context, as []acd.Assignment, start time.Time) {
+	for _, a := range as {
+		e.assign(ctx, a)
+		if e.OnRouted != nil {
+			e.OnRouted(a.Waited, time.Since(start))
+		}
+	}
+}
+
+// assign commits a match made by the router. A session that left the queue
+// meanwhile (abandoned, closed) gives the agent's capacity back.
+func (e *Engine) assign(ctx context.Context, a acd.Assignment) {
+	now := e.now()
+	s, err := e.transition(ctx, a.TenantID, a.SessionID, "router", func(s *Session) (Event, error) {
+		if err := apply("assign", s, EvAssigned); err != nil {
+			return "", err
+		}
+		s.AgentID, s.AssignedAt = a.AgentID, &now
+		s.DeadlineAt = ptr(now.Add(e.opts.IdleTimeout))
+		return EvAssigned, nil
+	})
+	if err != nil {
+		e.log.Warn("assignment dropped; releasing capacity", "session", a.SessionID, "agent", a.AgentID, "err", err)
+		if rerr := e.queue.Release(ctx, a.TenantID, a.AgentID); rerr != nil {
+			e.log.Error("release after dropped assignment", "agent", a.AgentID, "err", rerr)
+		}
+		return
+	}
+	e.afterAssign(ctx, s, EvAssigned, "")
+}
+
+func (e *Engine) afterAssign(ctx context.Context, s Session, ev Event, prevAgent string) {
+	transcript, err := e.store.MessageListBySession(ctx, s.TenantID, s.ID)
+	if err != nil {
+		e.log.Error("load transcript", "session", s.ID, "err", err)
+	}
+	e.notify.SessionChanged(ctx, s, ev, prevAgent)
+	e.notify.SessionAssigned(ctx, s, transcript)
+	e.say(ctx, s, SenderSystem, e.dir.AgentName(ctx, s.TenantID, s.AgentID)+" is now chatting with you.")
+}
+
+// returnToLastAgent routes a new session straight to the agent who served
+// the contact last, when the previous session closed within the reopen
+// window and that agent can take it now. It reports whether it did.
+func (e *Engine) returnToLastAgent(ctx context.Context, s Session, conv Conversation) bool {
+	if conv.LastAgentID == "" || conv.LastClosedAt == nil || e.opts.ReopenWindow <= 0 ||
+		e.now().Sub(*conv.LastClosedAt) > e.opts.ReopenWindow {
+		return false
+	}
+	ok, err := e.queue.Claim(ctx, s.TenantID, conv.LastAgentID)
+	if err != nil || !ok {
+		return false
+	}
+	a, err := e.dir.RoutingAgent(ctx, s.TenantID, conv.LastAgentID)
+	group := ""
+	if err == nil && len(a.Groups) > 0 {
+		group = a.Groups[0]
+	}
+	now := e.now()
+	s2, err := e.transition(ctx, s.TenantID, s.ID, "router", func(cur *Session) (Event, error) {
+		if cur.State != StateBot {
+			return "", illegal("reopen", *cur, EvAssigned)
+		}
+		cur.State, cur.AgentID, cur.GroupID = StateActive, conv.LastAgentID, group
+		cur.QueuedAt, cur.AssignedAt, cur.DeadlineAt = &now, &now, ptr(now.Add(e.opts.IdleTimeout))
+		return EvAssigned, nil
+	})
+	if err != nil {
+		_ = e.queue.Release(ctx, s.TenantID, conv.LastAgentID)
+		return false
+	}
+	e.afterAssign(ctx, s2, EvAssigned, "")
+	return true
+}

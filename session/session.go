@@ -1,0 +1,248 @@
+// Package session owns conversations: contacts as the engine sees them, the
+// lasting conversation thread per contact and channel account, sessions with
+// their lifecycle (DESIGN §4), messages with sequence numbers, pins, notes and
+// wrap-up. The Engine is the only writer of conversation state (DESIGN D6):
+// every transition is one database transaction with optimistic versioning
+// that also records a session event, from which KPIs are computed.
+package session
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// State is a phase of a session's life.
+type State string
+
+// The states (DESIGN §4).
+const (
+	StateBot     State = "bot"     // the bot answers
+	StateQueued  State = "queued"  // waiting in a skill group's queue
+	StateOffered State = "offered" // offered to an agent who has not accepted yet
+	StateActive  State = "active"  // an agent works it
+	StateWrapup  State = "wrapup"  // customer side ended; the agent records reasons
+	StateClosed  State = "closed"  // over
+)
+
+// Open reports whether a session in this state still takes customer messages.
+func (s State) Open() bool {
+	return s == StateBot || s == StateQueued || s == StateOffered || s == StateActive
+}
+
+// Valid reports whether s is a known state.
+func (s State) Valid() bool {
+	switch s {
+	case StateBot, StateQueued, StateOffered, StateActive, StateWrapup, StateClosed:
+		return true
+	}
+	return false
+}
+
+// Event names a transition; it is recorded in session_events.type.
+type Event string
+
+// The transition events.
+const (
+	EvCreated       Event = "created"        // → bot
+	EvHandoff       Event = "handoff"        // bot → queued
+	EvAssigned      Event = "assigned"       // queued → active
+	EvRequeued      Event = "requeued"       // active → queued (agent left, back to the head)
+	EvTransferAgent Event = "transfer_agent" // active → active, another agent
+	EvTransferGroup Event = "transfer_group" // active → queued, another group
+	EvAgentClosed   Event = "agent_closed"   // active → wrapup
+	EvCustomerIdle  Event = "customer_idle"  // active → wrapup, bot → closed
+	EvAbandoned     Event = "abandoned"      // queued → closed
+	EvWrappedUp     Event = "wrapped_up"     // wrapup → closed
+	EvWrapupTimeout Event = "wrapup_timeout" // wrapup → closed without reasons
+	EvBotResolved   Event = "bot_resolved"   // bot → closed
+)
+
+// transitions lists, per event, the states it may start from and the state
+// it leads to. Anything else is an illegal transition (409).
+var transitions = map[Event]struct {
+	from []State
+	to   State
+}{
+	EvHandoff:       {[]State{StateBot}, StateQueued},
+	EvAssigned:      {[]State{StateQueued, StateOffered}, StateActive},
+	EvRequeued:      {[]State{StateActive, StateOffered}, StateQueued},
+	EvTransferAgent: {[]State{StateActive}, StateActive},
+	EvTransferGroup: {[]State{StateActive}, StateQueued},
+	EvAgentClosed:   {[]State{StateActive}, StateWrapup},
+	EvCustomerIdle:  {[]State{StateActive}, StateWrapup},
+	EvAbandoned:     {[]State{StateQueued, StateOffered}, StateClosed},
+	EvWrappedUp:     {[]State{StateWrapup}, StateClosed},
+	EvWrapupTimeout: {[]State{StateWrapup}, StateClosed},
+	EvBotResolved:   {[]State{StateBot}, StateClosed},
+}
+
+// Next is the state event ev leads to from s, and whether it is allowed.
+func Next(s State, ev Event) (State, bool) {
+	t, ok := transitions[ev]
+	if !ok {
+		return "", false
+	}
+	for _, f := range t.from {
+		if f == s {
+			return t.to, true
+		}
+	}
+	return "", false
+}
+
+// Session is one conversation episode, like one phone call.
+type Session struct {
+	TenantID          string     `json:"tenant_id"`
+	ID                string     `json:"id"`
+	ConversationID    string     `json:"conversation_id"`
+	ContactID         string     `json:"contact_id"`
+	AccountID         string     `json:"account_id"`
+	Channel           string     `json:"channel"`
+	State             State      `json:"state"`
+	GroupID           string     `json:"group_id,omitempty"`
+	AgentID           string     `json:"agent_id,omitempty"`
+	Priority          int        `json:"priority"`
+	BotMisses         int        `json:"bot_misses"`
+	Version           int64      `json:"version"`
+	CloseReason       string     `json:"close_reason,omitempty"`
+	ReasonCodes       []string   `json:"reason_codes"`
+	ReasonTreeVersion int        `json:"reason_tree_version,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	QueuedAt          *time.Time `json:"queued_at,omitempty"`
+	AssignedAt        *time.Time `json:"assigned_at,omitempty"`
+	WrapupAt          *time.Time `json:"wrapup_at,omitempty"`
+	ClosedAt          *time.Time `json:"closed_at,omitempty"`
+	LastContactAt     time.Time  `json:"last_contact_at"`
+	// DeadlineAt is when the current phase times out (customer idle while
+	// active, wrap-up limit), nil when no timer runs.
+	DeadlineAt *time.Time `json:"deadline_at,omitempty"`
+}
+
+// EventRecord is one persisted transition or occurrence in a session's life.
+type EventRecord struct {
+	ID        int64           `json:"id"`
+	TenantID  string          `json:"tenant_id"`
+	SessionID string          `json:"session_id"`
+	Type      Event           `json:"type"`
+	FromState State           `json:"from_state,omitempty"`
+	ToState   State           `json:"to_state,omitempty"`
+	AgentID   string          `json:"agent_id,omitempty"`
+	GroupID   string          `json:"group_id,omitempty"`
+	Actor     string          `json:"actor,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	At        time.Time       `json:"at"`
+}
+
+// Direction says which way a message travelled.
+type Direction string
+
+// Directions.
+const (
+	Inbound  Direction = "in"  // from the contact
+	Outbound Direction = "out" // to the contact (agent, bot or system)
+)
+
+// SenderKind says who wrote a message.
+type SenderKind string
+
+// Sender kinds.
+const (
+	SenderContact SenderKind = "contact"
+	SenderAgent   SenderKind = "agent"
+	SenderBot     SenderKind = "bot"
+	SenderSystem  SenderKind = "system"
+)
+
+// MessageType is the content type of a message.
+type MessageType string
+
+// Message types.
+const (
+	TypeText  MessageType = "text"
+	TypeEvent MessageType = "event"
+)
+
+// DeliveryStatus is how far an outbound message got; inbound messages are
+// "received".
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	StatusReceived  DeliveryStatus = "received"
+	StatusQueued    DeliveryStatus = "queued"
+	StatusSent      DeliveryStatus = "sent"
+	StatusDelivered DeliveryStatus = "delivered"
+	StatusRead      DeliveryStatus = "read"
+	StatusFailed    DeliveryStatus = "failed"
+)
+
+// Message is one message in a conversation. Seq numbers the messages of a
+// conversation from 1 without gaps in commit order.
+type Message struct {
+	TenantID       string          `json:"tenant_id"`
+	ID             string          `json:"id"`
+	ConversationID string          `json:"conversation_id"`
+	SessionID      string          `json:"session_id"`
+	Seq            int64           `json:"seq"`
+	Direction      Direction       `json:"direction"`
+	SenderKind     SenderKind      `json:"sender_kind"`
+	SenderID       string          `json:"sender_id,omitempty"`
+	Type           MessageType     `json:"type"`
+	Body           json.RawMessage `json:"body"`
+	ClientMsgID    string          `json:"client_msg_id,omitempty"`
+	ChannelMsgID   string          `json:"channel_msg_id,omitempty"`
+	Status         DeliveryStatus  `json:"status"`
+	Error          string          `json:"error,omitempty"`
+	Pinned         bool            `json:"pinned"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// TextBody is the body of a text message.
+type TextBody struct {
+	Text string `json:"text"`
+}
+
+// Text returns the text of a text message, "" for other types.
+func (m Message) Text() string {
+	if m.Type != TypeText {
+		return ""
+	}
+	var b TextBody
+	_ = json.Unmarshal(m.Body, &b)
+	return b.Text
+}
+
+// Note is an internal note on a session, never shown to the contact.
+type Note struct {
+	TenantID  string    `json:"tenant_id"`
+	ID        string    `json:"id"`
+	SessionID string    `json:"session_id"`
+	AgentID   string    `json:"agent_id"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Contact is an end user.
+type Contact struct {
+	TenantID    string    `json:"tenant_id"`
+	ID          string    `json:"id"`
+	DisplayName string    `json:"display_name"`
+	VIPLevel    int       `json:"vip_level"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Conversation is the lasting thread between a contact and a channel
+// account. LastSeq is the sequence number of its newest message.
+type Conversation struct {
+	TenantID         string     `json:"tenant_id"`
+	ID               string     `json:"id"`
+	AccountID        string     `json:"account_id"`
+	ContactID        string     `json:"contact_id"`
+	LastSeq          int64      `json:"last_seq"`
+	ContactReadSeq   int64      `json:"contact_read_seq"`
+	AgentReadSeq     int64      `json:"agent_read_seq"`
+	CurrentSessionID string     `json:"current_session_id,omitempty"`
+	LastAgentID      string     `json:"last_agent_id,omitempty"`
+	LastClosedAt     *time.Time `json:"last_closed_at,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+}

@@ -1,0 +1,173 @@
+package sessionsql
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/switchboard-acd/switchboard/internal/errs"
+	"github.com/switchboard-acd/switchboard/session"
+)
+
+// MessageAppend gives m the next seq of its conversation and stores it, in
+// one transaction (its own, or the one the store is bound to). Raising
+// conversations.last_seq locks the conversation row until commit, so
+// appenders to one conversation are serialised and seqs follow commit order
+// without gaps. An empty ID gets a generated one; the stored message is
+// returned.
+//
+// A client message id already used in the conversation gives errs.Duplicate
+// and stores nothing. That case is absorbed with ON CONFLICT DO NOTHING and
+// the seq is handed back, so a caller's PostgreSQL transaction stays usable
+// (e.g. to MessageGetByClientID the original). Any other unique violation
+// (a reused message ID) is also Duplicate, but it aborts a PostgreSQL
+// transaction: the caller must roll back.
+func (s *Store) MessageAppend(ctx context.Context, m session.Message) (session.Message, error) {
+	const op = "sessionsql.MessageAppend"
+	if m.ID == "" {
+		m.ID = newID()
+	}
+	body, err := dbJSON(m.Body, "{}")
+	if err != nil {
+		return session.Message{}, errs.E(op, errs.Invalid, "message body is not JSON: %v", err)
+	}
+	m.Body = json.RawMessage(body)
+	m.CreatedAt = dbTime(m.CreatedAt)
+
+	err = s.inTx(ctx, op, func(tx *Store) error {
+		var seq int64
+		if err := tx.get(ctx, &seq, `UPDATE conversations SET last_seq = last_seq + 1
+			WHERE tenant_id = ? AND id = ?
+			RETURNING last_seq`, m.TenantID, m.ConversationID); err != nil {
+			if errs.Is(err, errs.NotFound) {
+				return errs.E("", errs.NotFound, "conversation %s not found", m.ConversationID)
+			}
+			return err
+		}
+		n, err := tx.exec(ctx, `INSERT INTO messages (`+messageColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, conversation_id, client_msg_id) DO NOTHING`,
+			m.TenantID, m.ID, m.ConversationID, m.SessionID, seq, string(m.Direction), string(m.SenderKind),
+			m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
+			string(m.Status), m.Error, m.Pinned, m.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// We still hold the conversation row, so nobody took a seq since.
+			if _, err := tx.exec(ctx, `UPDATE conversations SET last_seq = last_seq - 1
+				WHERE tenant_id = ? AND id = ?`, m.TenantID, m.ConversationID); err != nil {
+				return err
+			}
+			return errs.E("", errs.Duplicate, "client message id %q already used in conversation %s",
+				m.ClientMsgID, m.ConversationID)
+		}
+		m.Seq = seq
+		return nil
+	})
+	if err != nil {
+		return session.Message{}, errs.Wrap(op, err)
+	}
+	return m, nil
+}
+
+// MessageGet returns one message.
+func (s *Store) MessageGet(ctx context.Context, tenantID, id string) (session.Message, error) {
+	var r messageRow
+	if err := s.get(ctx, &r, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND id = ?`, tenantID, id); err != nil {
+		return session.Message{}, errs.Wrap("sessionsql.MessageGet", err)
+	}
+	return r.message(), nil
+}
+
+// MessageGetByClientID finds a message by its client message id.
+func (s *Store) MessageGetByClientID(ctx context.Context, tenantID, conversationID, clientMsgID string) (session.Message, error) {
+	const op = "sessionsql.MessageGetByClientID"
+	if clientMsgID == "" {
+		return session.Message{}, errs.E(op, errs.NotFound, "no client message id")
+	}
+	var r messageRow
+	if err := s.get(ctx, &r, `SELECT `+messageColumns+` FROM messages
+		WHERE tenant_id = ? AND conversation_id = ? AND client_msg_id = ?`,
+		tenantID, conversationID, clientMsgID); err != nil {
+		return session.Message{}, errs.Wrap(op, err)
+	}
+	return r.message(), nil
+}
+
+// MessageListAfter lists messages with seq > afterSeq, oldest first. A
+// limit of 0 means 100; at most 1000 are returned.
+func (s *Store) MessageListAfter(ctx context.Context, tenantID, conversationID string, afterSeq int64, limit int) ([]session.Message, error) {
+	var rows []messageRow
+	if err := s.sel(ctx, &rows, `SELECT `+messageColumns+` FROM messages
+		WHERE tenant_id = ? AND conversation_id = ? AND seq > ?
+		ORDER BY seq
+		LIMIT ?`, tenantID, conversationID, afterSeq, clampLimit(limit)); err != nil {
+		return nil, errs.Wrap("sessionsql.MessageListAfter", err)
+	}
+	return messagesFromRows(rows), nil
+}
+
+// MessageListBefore lists the newest messages with seq < beforeSeq, up to
+// limit (0 means 100, at most 1000), returned oldest first.
+func (s *Store) MessageListBefore(ctx context.Context, tenantID, conversationID string, beforeSeq int64, limit int) ([]session.Message, error) {
+	var rows []messageRow
+	if err := s.sel(ctx, &rows, `SELECT `+messageColumns+` FROM messages
+		WHERE tenant_id = ? AND conversation_id = ? AND seq < ?
+		ORDER BY seq DESC
+		LIMIT ?`, tenantID, conversationID, beforeSeq, clampLimit(limit)); err != nil {
+		return nil, errs.Wrap("sessionsql.MessageListBefore", err)
+	}
+	slices.Reverse(rows)
+	return messagesFromRows(rows), nil
+}
+
+// MessageListBySession lists a session's messages, oldest first.
+func (s *Store) MessageListBySession(ctx context.Context, tenantID, sessionID string) ([]session.Message, error) {
+	var rows []messageRow
+	if err := s.sel(ctx, &rows, `SELECT `+messageColumns+` FROM messages
+		WHERE tenant_id = ? AND session_id = ?
+		ORDER BY seq`, tenantID, sessionID); err != nil {
+		return nil, errs.Wrap("sessionsql.MessageListBySession", err)
+	}
+	return messagesFromRows(rows), nil
+}
+
+// MessageSetPinned pins or unpins a message.
+func (s *Store) MessageSetPinned(ctx context.Context, tenantID, id string, pinned bool) error {
+	return s.execOne(ctx, "sessionsql.MessageSetPinned", "message", id,
+		`UPDATE messages SET pinned = ? WHERE tenant_id = ? AND id = ?`, pinned, tenantID, id)
+}
+
+// MessageSetStatus records the delivery status of a message and its error
+// text ("" clears it).
+func (s *Store) MessageSetStatus(ctx context.Context, tenantID, id string, status session.DeliveryStatus, errText string) error {
+	return s.execOne(ctx, "sessionsql.MessageSetStatus", "message", id,
+		`UPDATE messages SET status = ?, error = ? WHERE tenant_id = ? AND id = ?`,
+		string(status), errText, tenantID, id)
+}
+
+// NoteInsert stores an internal note; an empty ID gets a generated one.
+func (s *Store) NoteInsert(ctx context.Context, n session.Note) error {
+	if n.ID == "" {
+		n.ID = newID()
+	}
+	_, err := s.exec(ctx, `INSERT INTO notes (`+noteColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		n.TenantID, n.ID, n.SessionID, n.AgentID, n.Body, dbTime(n.CreatedAt))
+	return errs.Wrap("sessionsql.NoteInsert", err)
+}
+
+// NoteList lists a session's notes, oldest first.
+func (s *Store) NoteList(ctx context.Context, tenantID, sessionID string) ([]session.Note, error) {
+	var rows []noteRow
+	if err := s.sel(ctx, &rows, `SELECT `+noteColumns+` FROM notes
+		WHERE tenant_id = ? AND session_id = ?
+		ORDER BY created_at, id`, tenantID, sessionID); err != nil {
+		return nil, errs.Wrap("sessionsql.NoteList", err)
+	}
+	out := make([]session.Note, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.note())
+	}
+	return out, nil
+}

@@ -52,7 +52,7 @@ func (s *Server) webchatSend(c *fiber.Ctx) error {
 	if in.CID == "" {
 		return errs.E("send", errs.Invalid, "cid is required")
 	}
-	ack, err := s.d.WebChat.Send(c.UserContext(), customer(c), in.CID, in.Text)
+	ack, err := s.d.WebChat.Send(c.UserContext(), customer(c), in.CID, in.Text, nil)
 	if err != nil {
 		return err
 	}

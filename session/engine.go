@@ -123,6 +123,9 @@ type Incoming struct {
 	ClientMsgID  string
 	ChannelMsgID string
 	Text         string
+	// Stored, if set, is called once the message is committed and before the
+	// bot answers, so a channel can acknowledge it first.
+	Stored func(m Message, duplicate bool)
 }
 
 // Receive stores a customer's message and moves the conversation on: a new
@@ -194,10 +197,16 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		if gerr != nil {
 			return Message{}, false, errs.Wrap(op, gerr)
 		}
+		if in.Stored != nil {
+			in.Stored(orig, true)
+		}
 		return orig, true, nil
 	}
 	if err != nil {
 		return Message{}, false, errs.Wrap(op, err)
+	}
+	if in.Stored != nil {
+		in.Stored(m, false)
 	}
 	e.notify.MessageCreated(ctx, s, m)
 	if created {
@@ -210,7 +219,7 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		}
 	}
 	if s.State == StateBot {
-		e.botTurn(ctx, s, in.Text)
+		e.botTurn(ctx, s, in.Text, created)
 	}
 	return m, false, nil
 }
@@ -253,8 +262,14 @@ func (e *Engine) say(ctx context.Context, s Session, kind SenderKind, text strin
 	e.notify.MessageCreated(ctx, s, m)
 }
 
-func (e *Engine) botTurn(ctx context.Context, s Session, text string) {
+// botTurn lets the bot answer one message. The first message of a session
+// has been answered by the greeting already: unless the bot understood it,
+// it is neither answered again nor counted as a miss.
+func (e *Engine) botTurn(ctx context.Context, s Session, text string, first bool) {
 	r := e.bot.Reply(ctx, s, text)
+	if first && !r.Matched && !r.Handoff {
+		return
+	}
 	if r.Text != "" {
 		e.say(ctx, s, SenderBot, r.Text)
 	}

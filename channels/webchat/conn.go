@@ -151,12 +151,12 @@ func (c *conn) handle(ctx context.Context, b []byte) {
 			c.fail(errs.Invalid, "send needs a cid", "")
 			return
 		}
-		ack, err := c.s.Send(ctx, c.cu, f.CID, f.Text)
+		_, err := c.s.Send(ctx, c.cu, f.CID, f.Text, func(ack Ack) {
+			c.reply(frame{"type": "ack", "cid": ack.CID, "id": ack.ID, "seq": ack.Seq, "duplicate": ack.Duplicate})
+		})
 		if err != nil {
 			c.fail(errs.CodeOf(err), errs.MessageOf(err), f.CID)
-			return
 		}
-		c.reply(frame{"type": "ack", "cid": ack.CID, "id": ack.ID, "seq": ack.Seq, "duplicate": ack.Duplicate})
 	case "resume":
 		c.resume(ctx, f.After)
 	case "typing":

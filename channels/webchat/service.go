@@ -161,8 +161,14 @@ type Ack struct {
 }
 
 // Send stores a customer message (WebSocket `send` and HTTP fallback).
-func (s *Service) Send(ctx context.Context, cu session.Customer, cid, text string) (Ack, error) {
-	m, dup, err := s.engine.Receive(ctx, cu, session.Incoming{ClientMsgID: cid, Text: text})
+// stored, if set, receives the ack as soon as the message is committed,
+// before the bot answers.
+func (s *Service) Send(ctx context.Context, cu session.Customer, cid, text string, stored func(Ack)) (Ack, error) {
+	in := session.Incoming{ClientMsgID: cid, Text: text}
+	if stored != nil {
+		in.Stored = func(m session.Message, dup bool) { stored(Ack{CID: cid, ID: m.ID, Seq: m.Seq, Duplicate: dup}) }
+	}
+	m, dup, err := s.engine.Receive(ctx, cu, in)
 	if err != nil {
 		return Ack{}, err
 	}

@@ -20,8 +20,11 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 func (s *Store) ContactResolve(ctx context.Context, tenantID, accountID, externalID, displayName string, now time.Time) (session.Contact, error) {
 	const op = "sessionsql.ContactResolve"
 	c, err := s.contactByIdentity(ctx, tenantID, accountID, externalID)
-	if err == nil || !errs.Is(err, errs.NotFound) {
-		return c, errs.Wrap(op, err)
+	switch {
+	case err == nil:
+		return c, nil
+	case !errs.Is(err, errs.NotFound):
+		return session.Contact{}, errs.Wrap(op, err)
 	}
 	err = s.inTx(ctx, op, func(tx *Store) error {
 		row := contactRow{TenantID: tenantID, ID: newID(), DisplayName: displayName, CreatedAt: dbTime(now)}

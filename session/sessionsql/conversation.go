@@ -13,8 +13,11 @@ import (
 func (s *Store) ConversationEnsure(ctx context.Context, tenantID, accountID, contactID string, now time.Time) (session.Conversation, error) {
 	const op = "sessionsql.ConversationEnsure"
 	c, err := s.conversationByContact(ctx, tenantID, accountID, contactID)
-	if err == nil || !errs.Is(err, errs.NotFound) {
-		return c, errs.Wrap(op, err)
+	switch {
+	case err == nil:
+		return c, nil
+	case !errs.Is(err, errs.NotFound):
+		return session.Conversation{}, errs.Wrap(op, err)
 	}
 	// A concurrent creator makes this insert do nothing; either way the
 	// conversation exists afterwards.
@@ -25,7 +28,10 @@ func (s *Store) ConversationEnsure(ctx context.Context, tenantID, accountID, con
 		return session.Conversation{}, errs.Wrap(op, err)
 	}
 	c, err = s.conversationByContact(ctx, tenantID, accountID, contactID)
-	return c, errs.Wrap(op, err)
+	if err != nil {
+		return session.Conversation{}, errs.Wrap(op, err)
+	}
+	return c, nil
 }
 
 func (s *Store) conversationByContact(ctx context.Context, tenantID, accountID, contactID string) (session.Conversation, error) {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) acd.Queue) {
 		{"MatchAgentPriorityAcrossGroups", testMatchAgentPriorityAcrossGroups},
 		{"ReleaseAtZeroIsNoop", testReleaseAtZeroIsNoop},
 		{"ReserveCountsAgainstCapacity", testReserve},
+		{"ClaimChecksReadinessAndCapacity", testClaim},
 		{"AgentReadyChangesGroups", testAgentReadyChangesGroups},
 		{"RequeueWithOriginalTimeGoesToHead", testRequeue},
 		{"TenantsIsolated", testTenantsIsolated},
@@ -459,6 +460,35 @@ func testReserve(t *testing.T, q acd.Queue) {
 	ok(t, q.Release(t.Context(), "t1", "a1"))
 	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 1 {
 		t.Errorf("MatchGroup gave %v, want one after two releases", got)
+	}
+}
+
+func testClaim(t *testing.T, q acd.Queue) {
+	b := base()
+	claim := func(agent string) bool {
+		t.Helper()
+		got, err := q.Claim(t.Context(), "t1", agent)
+		ok(t, err)
+		return got
+	}
+	if claim("ghost") {
+		t.Error("an agent unknown to routing was claimed")
+	}
+	ready(t, q, "t1", "a1", 2, 0, b, "g")
+	if !claim("a1") || !claim("a1") {
+		t.Fatal("a ready agent below capacity was not claimed")
+	}
+	if claim("a1") {
+		t.Error("an agent at capacity was claimed")
+	}
+	enqueue(t, q, "t1", "g", "s1", 0, b)
+	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 0 {
+		t.Errorf("claims did not count as load: match gave %v", got)
+	}
+	ok(t, q.Release(t.Context(), "t1", "a1"))
+	ok(t, q.AgentNotReady(t.Context(), "t1", "a1"))
+	if claim("a1") {
+		t.Error("a not-ready agent was claimed")
 	}
 }
 

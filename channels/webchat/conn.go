@@ -111,9 +111,6 @@ type clientFrame struct {
 // closes or ctx ends.
 func (s *Service) Serve(ctx context.Context, t Transport, cu session.Customer) {
 	c := &conn{s: s, t: t, cu: cu, out: make(chan []byte, sendQueue), closed: make(chan struct{})}
-	topic := convTopic(cu.Conversation.ID)
-	s.bus.Subscribe(cu.TenantID, topic, c)
-	defer s.bus.Unsubscribe(cu.TenantID, topic, c)
 	go c.writeLoop()
 	defer c.close()
 	go func() {
@@ -130,6 +127,11 @@ func (s *Service) Serve(ctx context.Context, t Transport, cu session.Customer) {
 		return
 	}
 	c.reply(frame{"type": "hello", "conversation_id": conv.ID, "last_seq": conv.LastSeq, "agent_read_seq": conv.AgentReadSeq})
+	// Subscribe after queueing hello, so hello is the first frame; anything
+	// committed in between is delivered by the client's resume.
+	topic := convTopic(cu.Conversation.ID)
+	s.bus.Subscribe(cu.TenantID, topic, c)
+	defer s.bus.Unsubscribe(cu.TenantID, topic, c)
 	for {
 		b, err := t.Read()
 		if err != nil {

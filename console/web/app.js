@@ -46,6 +46,8 @@ const app = {
   supervisor: null,
   stateTicker: null,
   pendingState: null, // the last state/reason sent, to skip duplicate PUTs
+  selShown: null, // the value #state-select shows by our own doing
+  reasonTried: null, // the last reason applied without an input event
 };
 
 app.api = new Api({ onUnauthorized: () => expireSession() });
@@ -146,7 +148,10 @@ function startApp(agent) {
   app.workspace.start(app.me);
   app.rt.start();
   clearInterval(app.stateTicker);
-  app.stateTicker = setInterval(renderStateTime, 1000);
+  app.stateTicker = setInterval(() => {
+    renderStateTime();
+    applyScriptedState();
+  }, 1000);
   route();
 }
 
@@ -200,6 +205,7 @@ function renderMe() {
   pill.title = me.state_reason ? `${state}: ${me.state_reason}` : state;
   const sel = $('state-select');
   if (document.activeElement !== sel) sel.value = state;
+  app.selShown = sel.value;
   const reason = $('state-reason');
   reason.hidden = sel.value !== 'not_ready';
   if (document.activeElement !== reason && state === 'not_ready') reason.value = me.state_reason || '';
@@ -207,6 +213,25 @@ function renderMe() {
     ? 'You are ready. New chats will appear here.'
     : 'Set your state to Ready to receive chats.';
   renderStateTime();
+}
+
+/**
+ * A value set from script (automation, password managers, extensions)
+ * fires no change event; apply it anyway so the select never lies.
+ */
+function applyScriptedState() {
+  const sel = $('state-select');
+  const reasonEl = $('state-reason');
+  if (document.activeElement === sel || document.activeElement === reasonEl) return;
+  if (app.selShown !== null && sel.value !== app.selShown) {
+    onStateSelect();
+    return;
+  }
+  const reason = reasonEl.value.trim();
+  if (sel.value === 'not_ready' && app.me && reason !== (app.me.state_reason || '') && reason !== app.reasonTried) {
+    app.reasonTried = reason;
+    putState('not_ready', reason);
+  }
 }
 
 function renderStateTime() {
@@ -246,6 +271,7 @@ function onStateSelect() {
   const sel = $('state-select');
   const reasonEl = $('state-reason');
   const state = sel.value;
+  app.selShown = state;
   reasonEl.hidden = state !== 'not_ready';
   const reason = state === 'not_ready' ? reasonEl.value.trim() : '';
   putState(state, reason);

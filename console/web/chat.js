@@ -39,14 +39,12 @@ const els = {
 const st = {
   token: '',
   conversationId: '',
-  // Display items: messages (by seq, or by cid while unacknowledged) and
-  // local event dividers ("Alice joined").
+  // Display items: messages, by seq (or by cid while unacknowledged).
   items: [],
   bySeq: new Map(),
   byCid: new Map(),
   contig: 0, // every seq 1..contig is shown (or known not to exist for us)
   maxSeq: 0,
-  helloLastSeq: 0,
   pending: loadPending(), // [{cid, text, created_at}] not acknowledged yet
   agentReadSeq: 0,
   sentReadSeq: 0,
@@ -368,7 +366,6 @@ function onFrame(f) {
         if (switchConversation(f.conversation_id)) sendResume();
       }
       if (Number.isFinite(f.last_seq)) {
-        st.helloLastSeq = f.last_seq;
         if (f.last_seq < st.contig) {
           // The server knows fewer messages than we show: start over.
           resetMessages();
@@ -541,23 +538,9 @@ function settleAfterReplay(lastSeq) {
 }
 
 function onSession(f) {
-  const prev = st.session;
   st.session = { state: f.state, agent_name: f.agent_name || '', queue_position: f.queue_position };
-  if (prev) {
-    const at = Math.max(st.maxSeq, st.helloLastSeq);
-    if (f.state === 'active' && f.agent_name && (prev.state !== 'active' || prev.agent_name !== f.agent_name)) {
-      addEvent(`${f.agent_name} joined the chat`, at);
-    } else if ((f.state === 'wrapup' || f.state === 'closed') && prev.state !== 'wrapup' && prev.state !== 'closed') {
-      addEvent('The conversation has ended', at);
-    }
-  }
   if (f.state !== 'active') setAgentTyping(false);
   renderSession();
-}
-
-function addEvent(text, afterSeq) {
-  st.items.push({ key: uid('e'), kind: 'event', text, afterSeq, created_at: new Date().toISOString() });
-  render({ stick: true });
 }
 
 // ---------------------------------------------------------------- sending
@@ -686,7 +669,6 @@ els.messages.addEventListener('scroll', () => {
 // ---------------------------------------------------------------- rendering
 
 function sortKey(it) {
-  if (it.kind === 'event') return [it.afterSeq + 0.5, 0];
   if (it.seq) return [it.seq, 0];
   return [Number.MAX_SAFE_INTEGER, it.t || 0];
 }
@@ -723,10 +705,6 @@ function renderItem(it, prev, isLastMine) {
   if (it.el && it.sig === sig) return it.el;
   it.sig = sig;
 
-  if (it.kind === 'event') {
-    it.el = h('div', { class: 'wc-event', role: 'note' }, h('span', { text: it.text }));
-    return it.el;
-  }
   const el = it.el || h('div', {});
   it.el = el;
   el.className = `chat-msg from-${it.kind}${it.status === 'pending' ? ' pending' : ''}${it.status === 'failed' ? ' failed' : ''}`;

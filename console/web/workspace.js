@@ -567,7 +567,7 @@ export class Workspace {
       h('span', { class: 'channel-tag', 'data-channel': s.data.channel || '', text: channelLabel(s.data.channel) || 'chat' }),
       h('span', { class: 'state-pill', 'data-state': state, text: state }),
       s.data.group_id ? h('span', { class: 'muted', text: this.groupName(s.data.group_id) }) : null,
-      timer ? h('span', { class: 'muted mono', text: timer }) : null,
+      timer ? h('span', { class: 'muted tnum', text: timer }) : null,
     );
   }
 

@@ -221,6 +221,9 @@ type IdleResult struct {
 	HoldSec    float64 `json:"hold_sec"`
 	// SourceAddrs are the local addresses the connections came from.
 	SourceAddrs []string `json:"source_addrs,omitempty"`
+	// MemoryMeasured is false when the server's /metrics could not be read
+	// every time; the RSS figures are then incomplete.
+	MemoryMeasured bool `json:"memory_measured"`
 	// Server RSS (process_resident_memory_bytes) before opening, once all
 	// were open, and at the end of the hold.
 	RSSBefore float64 `json:"server_rss_before_bytes"`
@@ -246,9 +249,15 @@ func (r *IdleResult) WriteText(w io.Writer) {
 	if len(r.SourceAddrs) > 0 {
 		fmt.Fprintf(w, "source      %s\n", strings.Join(r.SourceAddrs, ", "))
 	}
-	fmt.Fprintf(w, "server RSS  before %s  all open %s  after hold %s  → %s per connection\n",
-		mib(r.RSSBefore), mib(r.RSSOpen), mib(r.RSSAfter), kib(r.PerConnBytes))
-	fmt.Fprintf(w, "server ws   web-chat connections %.0f → %.0f\n", r.ServerConnsBefore, r.ServerConnsAfter)
+	if r.MemoryMeasured {
+		fmt.Fprintf(w, "server RSS  before %s  all open %s  after hold %s  → %s per connection\n",
+			mib(r.RSSBefore), mib(r.RSSOpen), mib(r.RSSAfter), kib(r.PerConnBytes))
+	} else {
+		fmt.Fprintln(w, "server RSS  unavailable (see warnings)")
+	}
+	if r.MemoryMeasured {
+		fmt.Fprintf(w, "server ws   web-chat connections %.0f → %.0f\n", r.ServerConnsBefore, r.ServerConnsAfter)
+	}
 	fmt.Fprintf(w, "client RSS  %s\n", mib(r.ClientRSS))
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error %s\n", r.FirstError)

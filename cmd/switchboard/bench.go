@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-acd/switchboard/internal/app"
+	"github.com/switchboard-acd/switchboard/internal/loadgen"
+)
+
+const benchUsage = `usage: switchboard bench [flags]
+
+Load-tests a running Switchboard server on this machine over real
+WebSockets, from its own process, and prints throughput and p50/p95/p99
+latency. Only 127.0.0.1, ::1 and localhost are accepted as targets.
+
+Load mode (default): creates -agents bench agents (bench-<run>-<i>, skills in
+every group, max_sessions = ceil(customers/agents)+1) through the admin API,
+connects -customers web-chat customers, hands each off to an agent, then has
+every customer send messages for -warmup plus -duration while the agents
+answer each one. Reports messages sent, acked, received by agents, lost
+(acked but not received within 5s after the end), duplicates, throughput and
+latency for send→ack, customer→agent and agent→customer. At the end every
+bench session is closed and wrapped up and the agents go offline; the
+accounts remain (offline) because the API cannot delete agents.
+
+Idle mode (-idle N): only opens N idle web-chat connections, holds them for
+-duration and reports the server's resident memory (process_resident_memory_bytes
+from /metrics) before and after, and per connection. One process can hold at
+most about 20,000 file descriptors on a default limit: use -idle 15000 or
+fewer per process and start several processes with -conn-offset 0, 15000,
+30000, ... (the offset spreads them over local source addresses 127.0.0.x so
+that they do not run out of ephemeral ports). The server's own open-file
+limit caps the total.
+
+The whole run is bounded by -warmup + -duration + 60s.
+
+Flags:
+`
+
+// bench runs the load generator (see benchUsage). It is its own process
+// against a server started separately, so that the figures include the
+// network path and the bench does not compete with the server's runtime.
+func bench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("switchboard bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	var cfg loadgen.Config
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base URL of the server (must be on this machine)")
+	fs.StringVar(&cfg.Tenant, "tenant", app.DemoTenant, "tenant to run in")
+	fs.StringVar(&cfg.AdminUser, "admin-user", "admin", "admin account that creates the bench agents")
+	fs.StringVar(&cfg.AdminPassword, "admin-password", os.Getenv("SWITCHBOARD_DEMO_PASSWORD"), "admin password (default $SWITCHBOARD_DEMO_PASSWORD)")
+	fs.StringVar(&cfg.ChatKey, "chat-key", app.DemoChatKey, "public key of the web-chat account customers use")
+	fs.StringVar(&cfg.HandoffWord, "handoff-word", "agent", "a word the server's bot hands off on (see -handoff-words of serve)")
+	fs.IntVar(&cfg.Customers, "customers", 200, "concurrent customers")
+	fs.IntVar(&cfg.Agents, "agents", 20, "bench agents to create")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "measured phase (idle mode: hold time)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "load before measuring starts")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "total customer messages per second to aim at; 0: as fast as the windows allow")
+	fs.IntVar(&cfg.Window, "window", 1, "messages in flight per customer (until the reply arrives, or the agent gets it with -reply=false)")
+	fs.BoolVar(&cfg.Reply, "reply", true, "agents answer every message; measures agent→customer too")
+	fs.IntVar(&cfg.Idle, "idle", 0, "idle mode: open this many idle customer connections only (≤ 15000 per process)")
+	fs.IntVar(&cfg.ConnOffset, "conn-offset", 0, "idle mode: first global connection index of this process, when several run together")
+	asJSON := fs.Bool("json", false, "also print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	cfg.Progress = stderr
+
+	// The first interrupt stops the load and still cleans up (closes the
+	// sessions, signs the agents out); a second one kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }()
+
+	var (
+		res interface{ WriteText(io.Writer) }
+		err error
+	)
+	if cfg.Idle > 0 {
+		var r *loadgen.IdleResult
+		r, err = loadgen.RunIdle(ctx, cfg)
+		if r != nil {
+			res = r
+		}
+	} else {
+		var r *loadgen.Result
+		r, err = loadgen.Run(ctx, cfg)
+		if r != nil {
+			res = r
+		}
+	}
+	if res != nil {
+		fmt.Fprintln(stdout)
+		res.WriteText(stdout)
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(res); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}

@@ -47,8 +47,9 @@ func Start(t testing.TB, backend string) *Node {
 	case "postgres+redis":
 		dsn, _ := testenv.PostgresSchema(t)
 		cfg.DatabaseURL = dsn
+		rc := testenv.Redis(t, "redis") // its prefix is deleted when the test ends
 		cfg.RedisURL = testenv.RedisURL()
-		cfg.RedisPrefix = testenv.UniqueName("sbt")
+		cfg.RedisPrefix = rc.Prefix
 	case "embedded":
 	default:
 		t.Fatalf("unknown backend %q", backend)

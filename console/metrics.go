@@ -2,6 +2,7 @@ package console
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,11 +65,14 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 		status = c.Response().StatusCode()
 	}
-	route := c.Route().Path
+	// Fiber's strings point into reused request buffers: copy them before
+	// they become label values that outlive the request.
+	route := strings.Clone(c.Route().Path)
 	if route == "/" && c.Path() != "/" {
 		route = "other"
 	}
-	s.d.Metrics.httpReqs.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Inc()
-	s.d.Metrics.httpLatency.WithLabelValues(c.Method(), route).Observe(time.Since(start).Seconds())
+	method := strings.Clone(c.Method())
+	s.d.Metrics.httpReqs.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	s.d.Metrics.httpLatency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 	return nil
 }

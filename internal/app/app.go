@@ -105,7 +105,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		Agents: a.Agents, AgentStore: a.agentDB, Accounts: accounts, Engine: a.Engine, Queue: a.Queue,
 		Bus: a.Bus, WebChat: chat, Metrics: metrics, Log: log, Ready: a.ready, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-	*fanout = session.Notifiers{a.Server.Notifier(), chat.Notifier()}
+	// The customer side first: a fast agent's reply should rarely overtake
+	// the echo of the message it answers (clients order by seq anyway).
+	*fanout = session.Notifiers{chat.Notifier(), a.Server.Notifier()}
 
 	if cfg.Seed {
 		if a.Seeded, err = seedDemo(ctx, a.agentDB, a.Agents, accounts); err != nil {

@@ -47,18 +47,22 @@ type Deps struct {
 type Server struct {
 	d   Deps
 	app *fiber.App
+	// base lives as long as the server; cancelling it closes every
+	// WebSocket (hijacked connections are not tracked by Fiber).
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // New builds the HTTP server with every route.
 func New(d Deps) *Server {
 	s := &Server{d: d}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:             d.MaxBodyBytes,
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
 		ReadTimeout:           60 * time.Second,
 		IdleTimeout:           120 * time.Second,
-		ReadBufferSize:        8192,
 	})
 	s.app.Use(s.observe)
 	s.routes()
@@ -68,8 +72,12 @@ func New(d Deps) *Server {
 // App is the underlying Fiber app (for Listen and tests).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Shutdown stops accepting requests and waits for running ones.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting requests, closes every WebSocket so clients
+// reconnect to another node and resume, and waits for running requests.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancelBase()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 func (s *Server) routes() {
 	a := s.app

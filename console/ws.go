@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-acd/switchboard/agents"
 	"github.com/switchboard-acd/switchboard/channels/webchat"
 	"github.com/switchboard-acd/switchboard/internal/errs"
+	"github.com/switchboard-acd/switchboard/internal/realtime"
 	"github.com/switchboard-acd/switchboard/session"
 )
 
@@ -57,7 +58,7 @@ func (s *Server) webchatWS() fiber.Handler {
 		c.SetReadLimit(webchat.MaxFrameBytes)
 		s.d.Metrics.wsConns.WithLabelValues("webchat").Inc()
 		defer s.d.Metrics.wsConns.WithLabelValues("webchat").Dec()
-		s.d.WebChat.Serve(context.Background(), &wsTransport{c: c}, cu)
+		s.d.WebChat.Serve(s.base, &wsTransport{c: c}, cu)
 	}, wsConfig)
 }
 
@@ -73,47 +74,6 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// agentConn is one console connection.
-type agentConn struct {
-	t         *wsTransport
-	out       chan []byte
-	closeOnce sync.Once
-	closed    chan struct{}
-}
-
-func (a *agentConn) Send(b []byte) bool {
-	select {
-	case <-a.closed:
-		return false
-	default:
-	}
-	select {
-	case a.out <- b:
-		return true
-	default:
-		a.close()
-		return false
-	}
-}
-
-func (a *agentConn) close() {
-	a.closeOnce.Do(func() { close(a.closed); _ = a.t.Close() })
-}
-
-func (a *agentConn) writeLoop() {
-	for {
-		select {
-		case <-a.closed:
-			return
-		case b := <-a.out:
-			if err := a.t.Write(b); err != nil {
-				a.close()
-				return
-			}
-		}
-	}
-}
-
 func agentTopic(agentID string) string { return "agent:" + agentID }
 
 const supervisorsTopic = "supervisors"
@@ -124,16 +84,18 @@ func (s *Server) agentWS() fiber.Handler {
 		c.SetReadLimit(64 << 10)
 		s.d.Metrics.wsConns.WithLabelValues("agent").Inc()
 		defer s.d.Metrics.wsConns.WithLabelValues("agent").Dec()
-		ac := &agentConn{t: &wsTransport{c: c}, out: make(chan []byte, 1024), closed: make(chan struct{})}
-		ctx := context.Background()
+		t := &wsTransport{c: c}
+		ac := realtime.NewSender(t.Write, t.Close, 1024)
+		defer ac.Close()
+		ctx := s.base
+		stop := context.AfterFunc(ctx, ac.Close)
+		defer stop()
 		s.d.Bus.Subscribe(p.TenantID, agentTopic(p.AgentID), ac)
 		defer s.d.Bus.Unsubscribe(p.TenantID, agentTopic(p.AgentID), ac)
 		if p.Can(agents.RoleSupervisor) {
 			s.d.Bus.Subscribe(p.TenantID, supervisorsTopic, ac)
 			defer s.d.Bus.Unsubscribe(p.TenantID, supervisorsTopic, ac)
 		}
-		go ac.writeLoop()
-		defer ac.close()
 		if a, err := s.d.AgentStore.AgentGet(ctx, p.TenantID, p.AgentID); err == nil {
 			ac.Send(event("hello", map[string]any{"agent": a}))
 		}

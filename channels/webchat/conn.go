@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 
 	"github.com/switchboard-acd/switchboard/internal/errs"
+	"github.com/switchboard-acd/switchboard/internal/realtime"
 	"github.com/switchboard-acd/switchboard/session"
 )
 
@@ -16,7 +16,7 @@ const MaxFrameBytes = 64 << 10
 
 // sendQueue bounds the frames waiting to be written to one connection; a
 // client that falls this far behind is disconnected and resumes later.
-const sendQueue = 256
+const sendQueue = 512
 
 // Transport is one client's socket as the protocol sees it. The HTTP layer
 // adapts its WebSocket library to it.
@@ -29,53 +29,12 @@ type Transport interface {
 	Close() error
 }
 
-// conn is one visitor connection: a reader loop handling client frames and
-// a writer loop draining a bounded queue.
+// conn is one visitor connection: the reader loop handles client frames;
+// frames to the client go through a realtime.Sender.
 type conn struct {
-	s   *Service
-	t   Transport
-	cu  session.Customer
-	out chan []byte
-
-	closeOnce sync.Once
-	closed    chan struct{}
-}
-
-// Send implements realtime.Conn: queue a frame, never block.
-func (c *conn) Send(b []byte) bool {
-	select {
-	case <-c.closed:
-		return false
-	default:
-	}
-	select {
-	case c.out <- b:
-		return true
-	default:
-		c.close() // too slow: the client resumes after reconnecting
-		return false
-	}
-}
-
-func (c *conn) close() {
-	c.closeOnce.Do(func() {
-		close(c.closed)
-		_ = c.t.Close()
-	})
-}
-
-func (c *conn) writeLoop() {
-	for {
-		select {
-		case <-c.closed:
-			return
-		case b := <-c.out:
-			if err := c.t.Write(b); err != nil {
-				c.close()
-				return
-			}
-		}
-	}
+	*realtime.Sender
+	s  *Service
+	cu session.Customer
 }
 
 // reply queues a frame answering the client. Unlike Send it waits for room
@@ -83,10 +42,7 @@ func (c *conn) writeLoop() {
 // itself (a long resume is paced by the writer).
 func (c *conn) reply(f frame) {
 	b, _ := json.Marshal(f)
-	select {
-	case c.out <- b:
-	case <-c.closed:
-	}
+	c.SendWait(b)
 }
 
 func (c *conn) fail(code errs.Code, msg, ref string) {
@@ -108,18 +64,13 @@ type clientFrame struct {
 }
 
 // Serve runs the protocol on an authenticated visitor's connection until it
-// closes or ctx ends.
+// closes or ctx ends (node shutdown closes every connection, and clients
+// reconnect elsewhere and resume).
 func (s *Service) Serve(ctx context.Context, t Transport, cu session.Customer) {
-	c := &conn{s: s, t: t, cu: cu, out: make(chan []byte, sendQueue), closed: make(chan struct{})}
-	go c.writeLoop()
-	defer c.close()
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.close()
-		case <-c.closed:
-		}
-	}()
+	c := &conn{Sender: realtime.NewSender(t.Write, t.Close, sendQueue), s: s, cu: cu}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
 
 	conv, err := s.engine.Store().ConversationGet(ctx, cu.TenantID, cu.Conversation.ID)
 	if err != nil {

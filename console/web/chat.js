@@ -759,7 +759,7 @@ function renderSession() {
   let text = '';
   switch (s && s.state) {
     case 'bot':
-      text = 'You are chatting with our virtual assistant';
+      text = 'Chatting with our virtual assistant';
       break;
     case 'queued':
       text = s.queue_position > 0 ? `Waiting for an agent — position ${s.queue_position}` : 'Waiting for an agent…';

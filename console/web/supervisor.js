@@ -95,13 +95,11 @@ export class Supervisor {
 
   renderCounts(d) {
     const box = clear($('sup-sessions'));
+    // Open states always show (the server leaves zero counts out); closed
+    // and anything unknown only when the server reports them.
     const known = new Set(SESSION_STATES.map(([k]) => k));
-    const entries = SESSION_STATES.filter(([k]) => k in d.sessions);
+    const entries = SESSION_STATES.filter(([k]) => k !== 'closed' || k in d.sessions);
     for (const k of Object.keys(d.sessions)) if (!known.has(k)) entries.push([k, k]);
-    if (!entries.length) {
-      box.append(h('p', { class: 'muted small', text: 'No session figures.' }));
-      return;
-    }
     for (const [k, label] of entries) {
       box.append(h('div', { class: 'sup-count', 'data-state': k, 'data-testid': `sup-count-${k}` },
         h('span', { class: 'sup-count-n', text: String(d.sessions[k] ?? 0) }),

@@ -180,6 +180,14 @@ export function messageText(m) {
   return '';
 }
 
+/** Who a console message is from, as a CSS suffix: in | out | bot | system. */
+export function messageKind(m) {
+  if (m.sender_kind === 'system' || m.type === 'event') return 'system';
+  if (m.sender_kind === 'bot') return 'bot';
+  if (m.direction === 'in' || m.sender_kind === 'contact') return 'in';
+  return 'out';
+}
+
 /** Only http(s) links are ever rendered as hrefs. */
 export function safeUrl(u) {
   if (typeof u !== 'string') return null;

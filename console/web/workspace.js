@@ -7,9 +7,11 @@
 // is never shown twice.
 
 import { ApiError, unwrap } from './api.js';
+import { Wrapup } from './wrapup.js';
+import { KnowledgePanel } from './kb.js';
 import {
-  $, h, clear, fill, syncChildren, uid, debounce, fmtTime, fmtFull, fmtDuration,
-  secondsSince, channelLabel, hueOf, initials, messageText, safeUrl, toDate,
+  $, h, clear, fill, syncChildren, uid, fmtTime, fmtFull, fmtDuration,
+  secondsSince, channelLabel, hueOf, initials, messageText, messageKind, safeUrl, toDate,
 } from './util.js';
 
 const MAX_TEXT = 4000;
@@ -31,17 +33,15 @@ export class Workspace {
     this.listNodes = new Map(); // id → <li>
     this.msgNodes = new Map(); // message _key → element, for the selected session
     this.selectedId = null;
+    this.leaving = new Set(); // sessions this agent is handing off; no "removed" notice for them
     this.groups = [];
     this.agents = [];
     this.agentsForbidden = false;
-    this.reasonTree = null;
-    this.reasonTreePromise = null;
-    this.wrapupBuiltFor = null;
-    this.kbAvailable = null;
-    this.kbAutoQuery = '';
     this.typing = { on: false, sentAt: 0, sessionId: null, stopTimer: null };
     this.ticker = null;
     this.running = false;
+    this.wrapup = new Wrapup(this);
+    this.kb = new KnowledgePanel(this);
     this.bind();
   }
 
@@ -53,8 +53,8 @@ export class Workspace {
     this.running = true;
     this.loadSessions({ initial: true });
     this.loadTargets();
-    this.loadReasonTree();
-    this.probeKb();
+    this.wrapup.load();
+    this.kb.probe();
     clearInterval(this.ticker);
     this.ticker = setInterval(() => this.tick(), 1000);
   }
@@ -67,15 +67,13 @@ export class Workspace {
     this.listNodes.clear();
     this.msgNodes.clear();
     this.selectedId = null;
-    this.wrapupBuiltFor = null;
-    this.reasonTree = null;
-    this.reasonTreePromise = null;
-    this.kbAvailable = null;
+    this.leaving.clear();
+    this.wrapup.reset();
+    this.kb.reset();
     clear($('session-list'));
     clear($('transcript'));
     clear($('notes-list'));
     clear($('pinned-list'));
-    clear($('kb-results'));
     $('composer-input').value = '';
     $('note-input').value = '';
     const dlg = $('transfer-dialog');
@@ -134,6 +132,7 @@ export class Workspace {
   removeSession(id) {
     const s = this.sessions.get(id);
     if (!s) return;
+    setTimeout(() => this.leaving.delete(id), 5000); // the POST answer or the event may still come
     clearTimeout(s.typingTimer);
     this.sessions.delete(id);
     const li = this.listNodes.get(id);
@@ -335,7 +334,7 @@ export class Workspace {
         const id = data.session_id;
         const s = this.sessions.get(id);
         if (!s) return;
-        if (id === this.selectedId) {
+        if (id === this.selectedId && !this.leaving.has(id)) {
           const why = { transferred: 'was transferred', closed: 'was closed', requeued: 'went back to the queue' }[data.reason] || 'was removed';
           this.toast(`The conversation with ${this.contactName(s)} ${why}.`, 'info');
         }
@@ -356,7 +355,7 @@ export class Workspace {
           s.typing = false;
           if (s.id === this.selectedId) {
             this.renderTyping();
-            this.kbSuggest();
+            this.kb.suggest();
           }
         }
         const own = msg.sender_kind === 'agent' && msg.sender_id === this.me.id;
@@ -494,7 +493,7 @@ export class Workspace {
       clear($('transcript'));
       $('composer-input').value = s.draft || '';
       this.updateCount();
-      this.wrapupBuiltFor = null;
+      this.wrapup.builtFor = null;
       $('wrapup-error').textContent = '';
       $('note-input').value = '';
     }
@@ -503,7 +502,7 @@ export class Workspace {
     this.renderConversation({ scroll: true });
     if (!s.loaded) this.loadMessages(s);
     if (s.notes === null) this.loadNotes(s);
-    if (changedSel) this.kbSuggest();
+    if (changedSel) this.kb.suggest();
     if (s.data.state === 'active' && changedSel) setTimeout(() => $('composer-input').focus(), 0);
   }
 
@@ -520,7 +519,7 @@ export class Workspace {
     $('conv-title').textContent = name;
     const av = $('conv-avatar');
     av.textContent = initials(name);
-    av.setAttribute('style', `--h:${hueOf(name)}`);
+    av.style.setProperty('--h', String(hueOf(name)));
     this.renderSub(s);
 
     const active = state === 'active';
@@ -546,7 +545,7 @@ export class Workspace {
 
     this.renderTranscript({ scroll });
     this.renderTyping();
-    this.renderWrapup(s);
+    this.wrapup.render(s);
     this.renderContact(s);
     this.renderPins();
     this.renderNotes();
@@ -575,7 +574,7 @@ export class Workspace {
     const s = this.selected();
     if (!s) return;
     this.renderSub(s);
-    if (s.data.state === 'wrapup') this.renderDeadline(s);
+    if (s.data.state === 'wrapup') this.wrapup.renderDeadline(s);
   }
 
   renderTranscript({ scroll = false } = {}) {
@@ -609,7 +608,7 @@ export class Workspace {
     const sig = [m.id, m.seq, m.status, m.pinned, m._pending, m._failed, read, isLastRead, messageText(m)].join('|');
     let el = this.msgNodes.get(m._key);
     if (el && el._sig === sig) return el;
-    const kind = msgKind(m);
+    const kind = messageKind(m);
     if (!el) {
       el = h('div', { 'data-key': m._key });
       this.msgNodes.set(m._key, el);
@@ -813,7 +812,7 @@ export class Workspace {
     const pinned = this.sortedMsgs(s).filter((m) => m.pinned);
     clear(ul);
     for (const m of pinned) {
-      const kind = msgKind(m);
+      const kind = messageKind(m);
       const who = kind === 'in' ? this.contactName(s) : kind === 'bot' ? 'Bot' : kind === 'system' ? 'System' : this.agentName(m.sender_id);
       ul.append(h('li', { class: 'pinned-item', 'data-message-id': m.id || '', 'data-seq': m.seq || '' },
         h('button', { class: 'pinned-jump', type: 'button', title: 'Show in conversation', onclick: () => this.jumpTo(m) },
@@ -1022,220 +1021,19 @@ export class Workspace {
     const btn = $('transfer-confirm');
     btn.disabled = true;
     $('transfer-error').textContent = '';
+    this.leaving.add(s.id);
     try {
       await this.api.post(`/sessions/${enc(s.id)}/transfer`, body);
       $('transfer-dialog').close();
       this.toast(`Transferred ${this.contactName(s)} to ${label.replace(/ \(current\)$/, '')}.`, 'success');
       this.removeSession(s.id);
     } catch (e) {
+      this.leaving.delete(s.id);
       $('transfer-error').textContent = e.message;
       if (!(e instanceof ApiError && e.status === 401)) this.toast(e.message);
     } finally {
       btn.disabled = false;
     }
-  }
-
-  // ---------------------------------------------------------------- wrap-up
-
-  loadReasonTree(force = false) {
-    if (this.reasonTreePromise && !force) return this.reasonTreePromise;
-    this.reasonTreePromise = this.api.get('/reason-tree').then((res) => {
-      const tree = {
-        version: res && res.version,
-        mandatory: !!(res && res.mandatory),
-        nodes: (res && (res.nodes || (res.tree && res.tree.nodes) || res.tree)) || [],
-      };
-      if (!Array.isArray(tree.nodes)) tree.nodes = [];
-      const changed = !this.reasonTree || this.reasonTree.version !== tree.version
-        || JSON.stringify(this.reasonTree.nodes) !== JSON.stringify(tree.nodes);
-      this.reasonTree = tree;
-      if (changed) this.wrapupBuiltFor = null;
-      const s = this.selected();
-      if (s && s.data.state === 'wrapup') this.renderWrapup(s);
-      return tree;
-    }).catch((e) => {
-      this.reasonTreePromise = null;
-      const s = this.selected();
-      if (s && s.data.state === 'wrapup' && !(e instanceof ApiError && e.status === 401)) {
-        $('wrapup-error').textContent = `Could not load contact reasons: ${e.message}`;
-      }
-      return null;
-    });
-    return this.reasonTreePromise;
-  }
-
-  renderWrapup(s) {
-    const panel = $('wrapup-panel');
-    const show = s.data.state === 'wrapup';
-    panel.hidden = !show;
-    if (!show) return;
-    this.renderDeadline(s);
-    const tree = this.reasonTree;
-    const box = $('reason-tree');
-    if (!tree) {
-      fill(box, h('p', { class: 'muted small', text: 'Loading contact reasons…' }));
-      this.loadReasonTree();
-      return;
-    }
-    $('wrapup-hint').textContent = tree.mandatory
-      ? 'Choose at least one contact reason to finish this conversation.'
-      : 'Choose the contact reasons that fit (optional), then submit.';
-    if (this.wrapupBuiltFor === s.id) return;
-    this.wrapupBuiltFor = s.id;
-    // Refresh the tree when a wrap-up starts: an admin may have edited it.
-    this.loadReasonTree(true);
-    clear(box);
-    $('wrapup-filter').value = '';
-    if (!tree.nodes.length) {
-      box.append(h('p', { class: 'muted small', text: 'No contact reasons are configured.' }));
-    } else {
-      box.append(this.reasonList(tree.nodes, 0));
-    }
-    this.updateWrapupCount();
-  }
-
-  reasonList(nodes, depth) {
-    return h('ul', { class: `reason-list depth-${Math.min(depth, 4)}` }, nodes.map((n) => {
-      const kids = Array.isArray(n.children) ? n.children : [];
-      const label = n.label || n.name || n.code;
-      if (!kids.length) {
-        return h('li', { class: 'reason-leaf-item', 'data-filter': `${label} ${n.code}`.toLowerCase() },
-          h('label', { class: 'reason-option' },
-            h('input', { type: 'checkbox', class: 'reason-leaf', value: n.code, 'data-testid': 'reason-leaf', onchange: () => this.updateWrapupCount() }),
-            h('span', { class: 'reason-label', text: label }),
-            h('span', { class: 'reason-code', text: n.code })));
-      }
-      return h('li', { class: 'reason-branch' },
-        h('div', { class: 'reason-branch-label', text: label }),
-        this.reasonList(kids, depth + 1));
-    }));
-  }
-
-  filterReasons() {
-    const q = $('wrapup-filter').value.trim().toLowerCase();
-    const box = $('reason-tree');
-    for (const li of box.querySelectorAll('.reason-leaf-item')) {
-      li.hidden = !!q && !li.dataset.filter.includes(q) && !li.querySelector('input').checked;
-    }
-    // A branch hides when none of its leaves shows; deepest first.
-    const branches = [...box.querySelectorAll('.reason-branch')].reverse();
-    for (const b of branches) {
-      b.hidden = !!q && !b.querySelector('.reason-leaf-item:not([hidden])');
-    }
-  }
-
-  updateWrapupCount() {
-    const n = $('reason-tree').querySelectorAll('input.reason-leaf:checked').length;
-    $('wrapup-selected').textContent = n ? `${n} selected` : '';
-    if (n) $('wrapup-error').textContent = '';
-  }
-
-  renderDeadline(s) {
-    const el = $('wrapup-deadline');
-    const d = toDate(s.data.deadline_at);
-    if (!d) { el.textContent = ''; return; }
-    const left = (d.getTime() - Date.now()) / 1000;
-    el.textContent = left > 0 ? `closes automatically in ${fmtDuration(left)}` : 'closing…';
-    el.classList.toggle('urgent', left < 30);
-  }
-
-  async submitWrapup() {
-    const s = this.selected();
-    if (!s || s.data.state !== 'wrapup') return;
-    const err = $('wrapup-error');
-    const codes = [...$('reason-tree').querySelectorAll('input.reason-leaf:checked')].map((i) => i.value);
-    if (this.reasonTree && this.reasonTree.mandatory && this.reasonTree.nodes.length && !codes.length) {
-      err.textContent = 'Contact reasons are mandatory: choose at least one.';
-      return;
-    }
-    err.textContent = '';
-    const btn = $('wrapup-submit');
-    btn.disabled = true;
-    try {
-      await this.api.post(`/sessions/${enc(s.id)}/wrapup`, { reason_codes: codes });
-      this.toast(`Wrap-up saved for ${this.contactName(s)}.`, 'success');
-      this.removeSession(s.id);
-    } catch (e) {
-      err.textContent = e.message;
-      if (!(e instanceof ApiError && e.status === 401)) this.toast(e.message);
-      if (e instanceof ApiError && e.status === 409 && e.details && e.details.state === 'closed') {
-        s.data = { ...s.data, state: 'closed' };
-        this.renderList();
-        this.renderConversation();
-      }
-    } finally {
-      btn.disabled = false;
-    }
-  }
-
-  // ---------------------------------------------------------------- knowledge base
-
-  /** The KB panel only appears when the server has a search endpoint. */
-  async probeKb() {
-    try {
-      await this.api.get('/kb/search?q=help&limit=1');
-      this.kbAvailable = true;
-    } catch (e) {
-      this.kbAvailable = e instanceof ApiError && e.status === 400;
-    }
-    $('kb-panel').hidden = !this.kbAvailable;
-    if (this.kbAvailable) this.kbSuggest();
-  }
-
-  kbSuggest() {
-    if (!this.kbAvailable) return;
-    const s = this.selected();
-    if (!s) return;
-    const lastIn = [...this.sortedMsgs(s)].reverse().find((m) => msgKind(m) === 'in' && messageText(m));
-    const q = lastIn ? messageText(lastIn).slice(0, 200) : '';
-    if (!q || q === this.kbAutoQuery) return;
-    const input = $('kb-query');
-    if (document.activeElement === input) return; // the agent is searching by hand
-    this.kbAutoQuery = q;
-    input.value = q;
-    this.kbSearch(q);
-  }
-
-  async kbSearch(q) {
-    const ul = $('kb-results');
-    q = q.trim();
-    if (!q) { clear(ul); return; }
-    let res;
-    try {
-      res = await this.api.get(`/kb/search?q=${enc(q)}&limit=5`);
-    } catch (e) {
-      if (!(e instanceof ApiError && e.status === 401)) fill(ul, h('li', { class: 'muted small', text: e.message }));
-      return;
-    }
-    if ($('kb-query').value.trim() !== q) return; // a newer search is running
-    const items = Array.isArray(res) ? res
-      : (res && (res.results || res.hits || res.suggestions || res.entries || res.items)) || [];
-    clear(ul);
-    if (!items.length) {
-      ul.append(h('li', { class: 'muted small', text: 'No matching answers.' }));
-      return;
-    }
-    for (const it of items) {
-      const e = it.entry || it;
-      const question = e.question || e.title || e.standard_question || '';
-      const answer = e.answer || e.text || e.body || '';
-      ul.append(h('li', { class: 'kb-item' },
-        h('div', { class: 'kb-q', text: question }),
-        h('div', { class: 'kb-a', text: answer }),
-        h('div', { class: 'row-end' },
-          typeof it.score === 'number' ? h('span', { class: 'muted small mono', text: `${Math.round(it.score * 100)}%` }) : null,
-          h('button', { class: 'btn btn-sm', type: 'button', disabled: !answer, onclick: () => this.insertAnswer(answer) }, 'Insert'))));
-    }
-  }
-
-  insertAnswer(text) {
-    const s = this.selected();
-    const input = $('composer-input');
-    if (!s || input.disabled) return;
-    input.value = input.value.trim() ? `${input.value.replace(/\s+$/, '')}\n${text}` : text;
-    this.updateCount();
-    input.focus();
-    input.setSelectionRange(input.value.length, input.value.length);
   }
 
   // ---------------------------------------------------------------- DOM wiring
@@ -1269,8 +1067,6 @@ export class Workspace {
     $('transfer-form').addEventListener('submit', (ev) => this.confirmTransfer(ev));
     $('transfer-cancel').addEventListener('click', () => $('transfer-dialog').close());
 
-    $('wrapup-submit').addEventListener('click', () => this.submitWrapup());
-    $('wrapup-filter').addEventListener('input', () => this.filterReasons());
 
     $('note-add').addEventListener('click', () => this.addNote());
     $('note-input').addEventListener('keydown', (ev) => {
@@ -1280,8 +1076,6 @@ export class Workspace {
       }
     });
 
-    const kbSearch = debounce(() => this.kbSearch($('kb-query').value), 350);
-    $('kb-query').addEventListener('input', kbSearch);
 
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState !== 'visible') return;
@@ -1302,13 +1096,6 @@ function isOutbound(m) {
   return m.sender_kind === 'agent' || (m.direction === 'out' && m.sender_kind !== 'bot' && m.sender_kind !== 'system');
 }
 
-function msgKind(m) {
-  if (m.sender_kind === 'system' || m.type === 'event') return 'system';
-  if (m.sender_kind === 'bot') return 'bot';
-  if (m.direction === 'in' || m.sender_kind === 'contact') return 'in';
-  return 'out';
-}
-
 function betterStatus(a, b) {
   if (b === 'failed' || !a) return b || a;
   if (a === 'failed') return b || a;
@@ -1320,7 +1107,9 @@ function shortId(id) {
 }
 
 function avatar(name) {
-  return h('div', { class: 'avatar', style: `--h:${hueOf(name)}`, 'aria-hidden': 'true', text: initials(name) });
+  const el = h('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) });
+  el.style.setProperty('--h', String(hueOf(name))); // CSSOM, allowed under a strict CSP
+  return el;
 }
 
 /** Text with clickable http(s) links, built from text nodes only. */

@@ -140,31 +140,29 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 	if err := ValidateClientMsgID(op, in.ClientMsgID); err != nil {
 		return Message{}, false, err
 	}
-	conv, err := e.store.ConversationGet(ctx, cu.TenantID, cu.Conversation.ID)
-	if err != nil {
+	convID := cu.Conversation.ID
+	s, err := e.store.SessionCurrent(ctx, cu.TenantID, convID)
+	if err != nil && !errs.Is(err, errs.NotFound) {
 		return Message{}, false, errs.Wrap(op, err)
 	}
-	var s Session
-	open := false
-	if conv.CurrentSessionID != "" {
-		s, err = e.store.SessionGet(ctx, cu.TenantID, conv.CurrentSessionID)
-		if err != nil && !errs.Is(err, errs.NotFound) {
-			return Message{}, false, errs.Wrap(op, err)
-		}
-		open = err == nil && s.State.Open()
-	}
+	open := err == nil && s.State.Open()
 	now := e.now()
 	m := Message{
-		TenantID: cu.TenantID, ID: newID(), ConversationID: conv.ID,
+		TenantID: cu.TenantID, ID: newID(), ConversationID: convID,
 		Direction: Inbound, SenderKind: SenderContact, SenderID: cu.Contact.ID,
 		Type: TypeText, Body: textBody(in.Text), ClientMsgID: in.ClientMsgID, ChannelMsgID: in.ChannelMsgID,
 		Status: StatusReceived, CreatedAt: now,
 	}
 	created := false
-	err = e.store.InTx(ctx, func(tx Store) error {
-		if !open {
+	if open {
+		// The hot path: one statement on PostgreSQL.
+		m.SessionID = s.ID
+		s.LastContactAt, s.DeadlineAt = now, e.idleDeadline(s.State, now)
+		m, err = e.store.MessageAppendActivity(ctx, m, now, s.DeadlineAt)
+	} else {
+		err = e.store.InTx(ctx, func(tx Store) error {
 			s = Session{
-				TenantID: cu.TenantID, ID: newID(), ConversationID: conv.ID, ContactID: cu.Contact.ID,
+				TenantID: cu.TenantID, ID: newID(), ConversationID: convID, ContactID: cu.Contact.ID,
 				AccountID: cu.AccountID, Channel: cu.Channel, State: StateBot, Priority: cu.Contact.VIPLevel,
 				Version: 1, ReasonCodes: []string{}, CreatedAt: now, LastContactAt: now,
 				DeadlineAt: ptr(now.Add(e.opts.BotIdleTimeout)),
@@ -175,25 +173,18 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 			if err := tx.EventInsert(ctx, e.event(s, EvCreated, "", StateBot, "contact", nil)); err != nil {
 				return err
 			}
-			if err := tx.ConversationSetCurrent(ctx, s.TenantID, conv.ID, s.ID, "", nil); err != nil {
+			if err := tx.ConversationSetCurrent(ctx, s.TenantID, convID, s.ID, "", nil); err != nil {
 				return err
 			}
-			created = true
-		}
-		m.SessionID = s.ID
-		var err error
-		if m, err = tx.MessageAppend(ctx, m); err != nil {
+			m.SessionID = s.ID
+			var err error
+			m, err = tx.MessageAppend(ctx, m)
 			return err
-		}
-		if !created {
-			s.LastContactAt = now
-			s.DeadlineAt = e.idleDeadline(s.State, now)
-			return tx.SessionTouch(ctx, s.TenantID, s.ID, now, s.DeadlineAt)
-		}
-		return nil
-	})
+		})
+		created = err == nil
+	}
 	if errs.Is(err, errs.Duplicate) && in.ClientMsgID != "" {
-		orig, gerr := e.store.MessageGetByClientID(ctx, cu.TenantID, conv.ID, in.ClientMsgID)
+		orig, gerr := e.store.MessageGetByClientID(ctx, cu.TenantID, convID, in.ClientMsgID)
 		if gerr != nil {
 			return Message{}, false, errs.Wrap(op, gerr)
 		}
@@ -211,7 +202,7 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 	e.notify.MessageCreated(ctx, s, m)
 	if created {
 		e.notify.SessionChanged(ctx, s, EvCreated, "")
-		if e.returnToLastAgent(ctx, s, conv) {
+		if conv, err := e.store.ConversationGet(ctx, cu.TenantID, convID); err == nil && e.returnToLastAgent(ctx, s, conv) {
 			return m, false, nil
 		}
 		if g := e.bot.Greeting(ctx, s); g != "" {

@@ -37,6 +37,9 @@ type Store interface {
 	SessionInsert(ctx context.Context, s Session) error
 	// SessionGet returns one session.
 	SessionGet(ctx context.Context, tenantID, id string) (Session, error)
+	// SessionCurrent returns the current session of a conversation in one
+	// read; errs.NotFound when the conversation has none.
+	SessionCurrent(ctx context.Context, tenantID, conversationID string) (Session, error)
 	// SessionUpdate writes s if the stored version is still prevVersion and
 	// returns errs.Conflict otherwise (optimistic concurrency). s.Version must
 	// already hold the new version.
@@ -60,6 +63,11 @@ type Store interface {
 	// stores it. A client message id already used in the conversation yields
 	// errs.Duplicate and stores nothing.
 	MessageAppend(ctx context.Context, m Message) (Message, error)
+	// MessageAppendActivity is MessageAppend that also records customer
+	// activity on the message's session (as SessionTouch), atomically. It is
+	// the hot path of every inbound message, so adapters make it as cheap as
+	// their database allows.
+	MessageAppendActivity(ctx context.Context, m Message, lastContactAt time.Time, deadline *time.Time) (Message, error)
 	// MessageGet returns one message.
 	MessageGet(ctx context.Context, tenantID, id string) (Message, error)
 	// MessageGetByClientID finds a message by its client message id.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"time"
 
+	"github.com/switchboard-acd/switchboard/internal/db"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 	"github.com/switchboard-acd/switchboard/session"
 )
@@ -23,7 +25,23 @@ import (
 // (a reused message ID) is also Duplicate, but it aborts a PostgreSQL
 // transaction: the caller must roll back.
 func (s *Store) MessageAppend(ctx context.Context, m session.Message) (session.Message, error) {
-	const op = "sessionsql.MessageAppend"
+	return s.messageAppend(ctx, "sessionsql.MessageAppend", m, nil)
+}
+
+// activity is customer activity recorded with an appended message.
+type activity struct {
+	at       time.Time
+	deadline *time.Time
+}
+
+// MessageAppendActivity appends m and records customer activity on its
+// session. On PostgreSQL outside a transaction it is one statement (one
+// round trip, atomic); elsewhere a transaction of three.
+func (s *Store) MessageAppendActivity(ctx context.Context, m session.Message, lastContactAt time.Time, deadline *time.Time) (session.Message, error) {
+	return s.messageAppend(ctx, "sessionsql.MessageAppendActivity", m, &activity{at: lastContactAt, deadline: deadline})
+}
+
+func (s *Store) messageAppend(ctx context.Context, op string, m session.Message, act *activity) (session.Message, error) {
 	if m.ID == "" {
 		m.ID = newID()
 	}
@@ -33,7 +51,9 @@ func (s *Store) MessageAppend(ctx context.Context, m session.Message) (session.M
 	}
 	m.Body = json.RawMessage(body)
 	m.CreatedAt = dbTime(m.CreatedAt)
-
+	if s.db.Dialect == db.Postgres && !s.txBound() {
+		return s.messageAppendStatement(ctx, op, m, body, act)
+	}
 	err = s.inTx(ctx, op, func(tx *Store) error {
 		var seq int64
 		if err := tx.get(ctx, &seq, `UPDATE conversations SET last_seq = last_seq + 1
@@ -63,11 +83,46 @@ func (s *Store) MessageAppend(ctx context.Context, m session.Message) (session.M
 				m.ClientMsgID, m.ConversationID)
 		}
 		m.Seq = seq
+		if act != nil {
+			return tx.SessionTouch(ctx, m.TenantID, m.SessionID, act.at, act.deadline)
+		}
 		return nil
 	})
 	if err != nil {
 		return session.Message{}, errs.Wrap(op, err)
 	}
+	return m, nil
+}
+
+// messageAppendStatement is the PostgreSQL form: the seq increment, the
+// insert and the activity update in one statement, which is atomic — a
+// duplicate client id fails the whole statement and leaves no gap.
+func (s *Store) messageAppendStatement(ctx context.Context, op string, m session.Message, body string, act *activity) (session.Message, error) {
+	args := []any{m.TenantID, m.ConversationID}
+	touch := ""
+	if act != nil {
+		touch = `, t AS (UPDATE sessions SET last_contact_at = ?, deadline_at = ? WHERE tenant_id = ? AND id = ? RETURNING 1)`
+		args = append(args, dbTime(act.at), dbNullTime(act.deadline), m.TenantID, m.SessionID)
+	}
+	args = append(args, m.TenantID, m.ID, m.ConversationID, m.SessionID, string(m.Direction), string(m.SenderKind),
+		m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
+		string(m.Status), m.Error, m.Pinned, m.CreatedAt)
+	var seq int64
+	err := s.get(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1
+			WHERE tenant_id = ? AND id = ? RETURNING last_seq)`+touch+`
+		INSERT INTO messages (`+messageColumns+`)
+		SELECT ?, ?, ?, ?, c.last_seq, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM c
+		RETURNING seq`, args...)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return session.Message{}, errs.E(op, errs.NotFound, "conversation %s not found", m.ConversationID)
+	case errs.Is(err, errs.Duplicate) && m.ClientMsgID != "":
+		return session.Message{}, errs.E(op, errs.Duplicate, "client message id %q already used in conversation %s",
+			m.ClientMsgID, m.ConversationID)
+	case err != nil:
+		return session.Message{}, errs.Wrap(op, err)
+	}
+	m.Seq = seq
 	return m, nil
 }
 

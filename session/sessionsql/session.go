@@ -84,6 +84,18 @@ func (s *Store) SessionUpdate(ctx context.Context, se session.Session, prevVersi
 		With("version", cur.Version)
 }
 
+// SessionCurrent returns the current session of a conversation in one read.
+func (s *Store) SessionCurrent(ctx context.Context, tenantID, conversationID string) (session.Session, error) {
+	var r sessionRow
+	err := s.get(ctx, &r, `SELECT `+sessionColumns+` FROM sessions
+		WHERE tenant_id = ? AND id = (SELECT current_session_id FROM conversations WHERE tenant_id = ? AND id = ?)`,
+		tenantID, tenantID, conversationID)
+	if err != nil {
+		return session.Session{}, errs.Wrap("sessionsql.SessionCurrent", err)
+	}
+	return r.session()
+}
+
 // SessionTouch records customer activity and the idle deadline; the version
 // stays.
 func (s *Store) SessionTouch(ctx context.Context, tenantID, id string, lastContactAt time.Time, deadline *time.Time) error {

@@ -625,3 +625,38 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 		t.Errorf("SessionListDue = %v, want tenant A's s1", due)
 	}
 }
+
+func testMessageAppendActivity(t *testing.T, f *fixture) {
+	conv := f.conversation(TenantA, "acc1", "ext1")
+	s := f.insertSession(conv, "s1", func(s *session.Session) { s.Version = 3 })
+	last, deadline := at(5*time.Minute), ptr(at(15*time.Minute))
+	m, err := f.s.MessageAppendActivity(f.ctx, newMessage(conv, s.ID, "m1", "hello", "c1"), last, deadline)
+	if err != nil {
+		t.Fatalf("MessageAppendActivity: %v", err)
+	}
+	if m.Seq != 1 {
+		t.Errorf("seq = %d, want 1", m.Seq)
+	}
+	got, err := f.s.SessionGet(f.ctx, TenantA, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s
+	want.LastContactAt, want.DeadlineAt = last, deadline
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("session after activity (-want +got):\n%s", diff)
+	}
+	// A duplicate changes neither the conversation nor the session.
+	_, err = f.s.MessageAppendActivity(f.ctx, newMessage(conv, s.ID, "m2", "again", "c1"), at(9*time.Minute), nil)
+	wantCode(t, "MessageAppendActivity duplicate", err, errs.Duplicate)
+	got, _ = f.s.SessionGet(f.ctx, TenantA, s.ID)
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("session after the duplicate (-want +got):\n%s", diff)
+	}
+	c, _ := f.s.ConversationGet(f.ctx, TenantA, conv.ID)
+	if c.LastSeq != 1 {
+		t.Errorf("LastSeq after the duplicate = %d, want 1", c.LastSeq)
+	}
+	_, err = f.s.MessageAppendActivity(f.ctx, newMessage(session.Conversation{TenantID: TenantA, ID: "nope"}, s.ID, "m3", "x", ""), last, nil)
+	wantCode(t, "MessageAppendActivity unknown conversation", err, errs.NotFound)
+}

@@ -311,3 +311,27 @@ func testEvents(t *testing.T, f *fixture) {
 		t.Errorf("EventList of an unknown session = %d events, want none", len(none))
 	}
 }
+
+func testSessionCurrent(t *testing.T, f *fixture) {
+	conv := f.conversation(TenantA, "acc1", "ext1")
+	_, err := f.s.SessionCurrent(f.ctx, TenantA, conv.ID)
+	wantCode(t, "SessionCurrent without a session", err, errs.NotFound)
+	s := f.insertSession(conv, "s1", nil)
+	if err := f.s.ConversationSetCurrent(f.ctx, TenantA, conv.ID, s.ID, "", nil); err != nil {
+		t.Fatalf("ConversationSetCurrent: %v", err)
+	}
+	got, err := f.s.SessionCurrent(f.ctx, TenantA, conv.ID)
+	if err != nil {
+		t.Fatalf("SessionCurrent: %v", err)
+	}
+	if diff := cmp.Diff(s, got, cmpOpts); diff != "" {
+		t.Errorf("SessionCurrent (-want +got):\n%s", diff)
+	}
+	_, err = f.s.SessionCurrent(f.ctx, TenantB, conv.ID)
+	wantCode(t, "SessionCurrent of another tenant", err, errs.NotFound)
+	if err := f.s.ConversationSetCurrent(f.ctx, TenantA, conv.ID, "", "", nil); err != nil {
+		t.Fatalf("ConversationSetCurrent: %v", err)
+	}
+	_, err = f.s.SessionCurrent(f.ctx, TenantA, conv.ID)
+	wantCode(t, "SessionCurrent after clearing", err, errs.NotFound)
+}

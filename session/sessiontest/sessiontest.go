@@ -68,6 +68,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MessageAppend", testMessageAppend},
 		{"MessageAppendConcurrent", testMessageAppendConcurrent},
 		{"MessageAppendDuplicate", testMessageAppendDuplicate},
+		{"MessageAppendActivity", testMessageAppendActivity},
+		{"SessionCurrent", testSessionCurrent},
 		{"MessageAppendRollback", testMessageAppendRollback},
 		{"InTx", testInTx},
 		{"MessageListPaging", testMessageListPaging},

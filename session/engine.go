@@ -126,6 +126,8 @@ type Incoming struct {
 	// Stored, if set, is called once the message is committed and before the
 	// bot answers, so a channel can acknowledge it first.
 	Stored func(m Message, duplicate bool)
+
+	retried bool // Receive lost a race to open a session and tries once more
 }
 
 // Receive stores a customer's message and moves the conversation on: a new
@@ -146,6 +148,10 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		return Message{}, false, errs.Wrap(op, err)
 	}
 	open := err == nil && s.State.Open()
+	prevSession := ""
+	if err == nil {
+		prevSession = s.ID
+	}
 	now := e.now()
 	m := Message{
 		TenantID: cu.TenantID, ID: newID(), ConversationID: convID,
@@ -173,7 +179,7 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 			if err := tx.EventInsert(ctx, e.event(s, EvCreated, "", StateBot, "contact", nil)); err != nil {
 				return err
 			}
-			if err := tx.ConversationSetCurrent(ctx, s.TenantID, convID, s.ID, "", nil); err != nil {
+			if err := tx.ConversationOpenSession(ctx, s.TenantID, convID, prevSession, s.ID); err != nil {
 				return err
 			}
 			m.SessionID = s.ID
@@ -182,6 +188,11 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 			return err
 		})
 		created = err == nil
+		if errs.Is(err, errs.Conflict) && !in.retried {
+			// Another message opened a session first: join it.
+			in.retried = true
+			return e.Receive(ctx, cu, in)
+		}
 	}
 	if errs.Is(err, errs.Duplicate) && in.ClientMsgID != "" {
 		orig, gerr := e.store.MessageGetByClientID(ctx, cu.TenantID, convID, in.ClientMsgID)

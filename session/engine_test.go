@@ -219,3 +219,33 @@ func join(ss []string) string {
 	}
 	return out
 }
+
+// TestConcurrentFirstMessagesOpenOneSession: two tabs writing at once must
+// not open two sessions for one conversation.
+func TestConcurrentFirstMessagesOpenOneSession(t *testing.T) {
+	for _, kind := range testenv.DBKinds {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t, kind, "embedded")
+			var wg sync.WaitGroup
+			ids := make([]string, 8)
+			for i := range ids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m, _, err := f.eng.Receive(t.Context(), f.cu, session.Incoming{ClientMsgID: "c" + string(rune('a'+i)), Text: "hi"})
+					if err != nil {
+						t.Errorf("receive: %v", err)
+						return
+					}
+					ids[i] = m.SessionID
+				}()
+			}
+			wg.Wait()
+			for _, id := range ids {
+				if id != ids[0] {
+					t.Fatalf("messages landed in different sessions: %v", ids)
+				}
+			}
+		})
+	}
+}

@@ -29,6 +29,11 @@ type Store interface {
 	// ConversationSetCurrent records the open session of a conversation
 	// (sessionID "" when none) and, on close, the last agent and close time.
 	ConversationSetCurrent(ctx context.Context, tenantID, id, sessionID, lastAgentID string, closedAt *time.Time) error
+	// ConversationOpenSession makes sessionID the conversation's current
+	// session if the current one is still prevSessionID ("" for none), and
+	// returns errs.Conflict otherwise: two first messages racing to open a
+	// session end with one session.
+	ConversationOpenSession(ctx context.Context, tenantID, id, prevSessionID, sessionID string) error
 	// ConversationMarkRead raises the contact's or the agent side's read
 	// watermark (never lowers it) and returns the resulting value.
 	ConversationMarkRead(ctx context.Context, tenantID, id string, side SenderKind, seq int64) (int64, error)

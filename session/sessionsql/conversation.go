@@ -54,6 +54,25 @@ func (s *Store) ConversationGet(ctx context.Context, tenantID, id string) (sessi
 	return r.conversation(), nil
 }
 
+// ConversationOpenSession implements session.Store with a compare-and-set
+// on current_session_id.
+func (s *Store) ConversationOpenSession(ctx context.Context, tenantID, id, prevSessionID, sessionID string) error {
+	const op = "sessionsql.ConversationOpenSession"
+	n, err := s.exec(ctx, `UPDATE conversations SET current_session_id = ?
+		WHERE tenant_id = ? AND id = ? AND current_session_id IS NOT DISTINCT FROM ?`,
+		sessionID, tenantID, id, nullString(prevSessionID))
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	if n == 0 {
+		if _, err := s.ConversationGet(ctx, tenantID, id); err != nil {
+			return errs.Wrap(op, err)
+		}
+		return errs.E(op, errs.Conflict, "conversation %s has another current session", id)
+	}
+	return nil
+}
+
 // ConversationSetCurrent records the open session of a conversation
 // (sessionID "" clears it). lastAgentID and closedAt are written only when
 // set: "" and nil keep the stored values, so opening a session keeps the

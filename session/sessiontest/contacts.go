@@ -278,3 +278,22 @@ func testConversationMarkRead(t *testing.T, f *fixture) {
 	_, err = f.s.ConversationMarkRead(f.ctx, TenantA, "no-such-conversation", session.SenderContact, 1)
 	wantCode(t, "MarkRead unknown", err, errs.NotFound)
 }
+
+func testConversationOpenSession(t *testing.T, f *fixture) {
+	conv := f.conversation(TenantA, "acc1", "ext1")
+	s1 := f.insertSession(conv, "s1", nil)
+	s2 := f.insertSession(conv, "s2", nil)
+	if err := f.s.ConversationOpenSession(f.ctx, TenantA, conv.ID, "", s1.ID); err != nil {
+		t.Fatalf("open s1 on an empty conversation: %v", err)
+	}
+	wantCode(t, "open s2 expecting none", f.s.ConversationOpenSession(f.ctx, TenantA, conv.ID, "", s2.ID), errs.Conflict)
+	if err := f.s.ConversationOpenSession(f.ctx, TenantA, conv.ID, s1.ID, s2.ID); err != nil {
+		t.Fatalf("open s2 after s1: %v", err)
+	}
+	got, err := f.s.SessionCurrent(f.ctx, TenantA, conv.ID)
+	if err != nil || got.ID != s2.ID {
+		t.Fatalf("current = %v, %v; want s2", got.ID, err)
+	}
+	wantCode(t, "unknown conversation", f.s.ConversationOpenSession(f.ctx, TenantA, "nope", "", s2.ID), errs.NotFound)
+	wantCode(t, "other tenant", f.s.ConversationOpenSession(f.ctx, TenantB, conv.ID, s2.ID, s1.ID), errs.NotFound)
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MessageAppendDuplicate", testMessageAppendDuplicate},
 		{"MessageAppendActivity", testMessageAppendActivity},
 		{"SessionCurrent", testSessionCurrent},
+		{"ConversationOpenSession", testConversationOpenSession},
 		{"MessageAppendRollback", testMessageAppendRollback},
 		{"InTx", testInTx},
 		{"MessageListPaging", testMessageListPaging},

@@ -46,6 +46,12 @@ type DB struct {
 	Dialect Dialect
 }
 
+// maxPostgresConns bounds the connections a node opens. More connections do
+// not make a small server faster: PostgreSQL runs a process per connection,
+// and past a few per core they only contend; group commit still batches
+// the fsyncs of concurrent transactions.
+const maxPostgresConns = 16
+
 // Open connects to dsn (postgres://...), or opens (creating) the SQLite file
 // switchboard.db in dataDir when dsn is empty.
 func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
@@ -62,8 +68,8 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect postgres: %w", err)
 	}
-	x.SetMaxOpenConns(64)
-	x.SetMaxIdleConns(64)
+	x.SetMaxOpenConns(maxPostgresConns)
+	x.SetMaxIdleConns(maxPostgresConns)
 	return &DB{DB: x, Dialect: Postgres}, nil
 }
 

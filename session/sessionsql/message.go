@@ -108,7 +108,7 @@ func (s *Store) messageAppendStatement(ctx context.Context, op string, m session
 		m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
 		string(m.Status), m.Error, m.Pinned, m.CreatedAt)
 	var seq int64
-	err := s.get(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1
+	err := s.getPrepared(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1
 			WHERE tenant_id = ? AND id = ? RETURNING last_seq)`+touch+`
 		INSERT INTO messages (`+messageColumns+`)
 		SELECT ?, ?, ?, ?, c.last_seq, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM c

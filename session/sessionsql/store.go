@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -26,15 +27,36 @@ import (
 // Store implements session.Store on a database or, inside InTx, on one
 // transaction of it.
 type Store struct {
-	db *db.DB
-	ex db.Executor // d.DB, or the *sqlx.Tx the store is bound to
+	db    *db.DB
+	ex    db.Executor // d.DB, or the *sqlx.Tx the store is bound to
+	stmts *sync.Map   // query → *sqlx.Stmt for the hot statements; shared
 }
 
 var _ session.Store = (*Store)(nil)
 
 // New returns a Store on d.
 func New(d *db.DB) *Store {
-	return &Store{db: d, ex: d.DB}
+	return &Store{db: d, ex: d.DB, stmts: &sync.Map{}}
+}
+
+// getPrepared is get for the hot path outside transactions: the statement
+// is prepared once per connection, so PostgreSQL parses and plans it once
+// instead of on every message.
+func (s *Store) getPrepared(ctx context.Context, dest any, query string, args ...any) error {
+	if s.txBound() {
+		return s.get(ctx, dest, query, args...)
+	}
+	v, ok := s.stmts.Load(query)
+	if !ok {
+		st, err := s.db.PreparexContext(ctx, s.q(query))
+		if err != nil {
+			return db.Translate(err)
+		}
+		if v, ok = s.stmts.LoadOrStore(query, st); ok {
+			st.Close()
+		}
+	}
+	return db.Translate(v.(*sqlx.Stmt).GetContext(ctx, dest, args...))
 }
 
 // Limits of the list methods.
@@ -59,7 +81,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *Store) error) e
 	}
 	var fnErr error
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		fnErr = fn(&Store{db: s.db, ex: tx})
+		fnErr = fn(&Store{db: s.db, ex: tx, stmts: s.stmts})
 		return fnErr
 	})
 	// Identity, not errors.Is: only BEGIN and COMMIT failures get op.

@@ -41,7 +41,9 @@ fewer per process and start several processes with -conn-offset 0, 15000,
 that they do not run out of ephemeral ports). The server's own open-file
 limit caps the total.
 
-The whole run is bounded by -warmup + -duration + 60s.
+The whole run is bounded by -warmup + -duration + 60s (idle mode:
+-duration + 60s + 4ms per connection, for opening them); the first Ctrl-C
+stops the load and still cleans up, a second one exits at once.
 
 Flags:
 `
@@ -60,7 +62,9 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base URL of the server (must be on this machine)")
 	fs.StringVar(&cfg.Tenant, "tenant", app.DemoTenant, "tenant to run in")
 	fs.StringVar(&cfg.AdminUser, "admin-user", "admin", "admin account that creates the bench agents")
-	fs.StringVar(&cfg.AdminPassword, "admin-password", os.Getenv("SWITCHBOARD_DEMO_PASSWORD"), "admin password (default $SWITCHBOARD_DEMO_PASSWORD)")
+	// The environment fallback is applied after parsing, so that -h never
+	// prints a password as the flag's default.
+	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "admin password (default $SWITCHBOARD_DEMO_PASSWORD)")
 	fs.StringVar(&cfg.ChatKey, "chat-key", app.DemoChatKey, "public key of the web-chat account customers use")
 	fs.StringVar(&cfg.HandoffWord, "handoff-word", "agent", "a word the server's bot hands off on (see -handoff-words of serve)")
 	fs.IntVar(&cfg.Customers, "customers", 200, "concurrent customers")
@@ -81,6 +85,9 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	if cfg.AdminPassword == "" {
+		cfg.AdminPassword = os.Getenv("SWITCHBOARD_DEMO_PASSWORD")
 	}
 	cfg.Progress = stderr
 

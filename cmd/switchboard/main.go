@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -93,6 +95,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := a.Start(ctx); err != nil {
 		_ = a.Stop(context.Background())
 		return err
+	}
+	if cfg.DebugAddr != "" {
+		go func() {
+			// net/http/pprof registers on the default mux.
+			if err := http.ListenAndServe(cfg.DebugAddr, nil); err != nil {
+				log.Warn("debug server", "err", err)
+			}
+		}()
 	}
 	printWelcome(stdout, a)
 	log.Info("switchboard started", "addr", a.Addr(), "node", a.Cfg.NodeID, "database", a.DB.Dialect,

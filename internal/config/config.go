@@ -58,6 +58,9 @@ type Config struct {
 	MaxBodyBytes int
 	// ShutdownGrace bounds a graceful shutdown.
 	ShutdownGrace time.Duration
+	// DebugAddr, when set, serves Go's pprof profiles there (keep it on
+	// localhost or a private network).
+	DebugAddr string
 
 	envErrs []error // malformed environment variables, reported by Validate
 }
@@ -110,6 +113,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(&c.NodeID, "node-id", "SWITCHBOARD_NODE_ID", "this node's id; default random")
 	str(&c.PublicURL, "public-url", "SWITCHBOARD_PUBLIC_URL", "public base URL printed at start")
 	str(&c.LogLevel, "log-level", "SWITCHBOARD_LOG_LEVEL", "debug, info, warn or error")
+	str(&c.DebugAddr, "debug-addr", "SWITCHBOARD_DEBUG_ADDR", "address for pprof profiles; empty: off")
 	str(&c.SecretKey, "secret-key", "SWITCHBOARD_SECRET_KEY", "key signing visitor tokens; default: generated and stored")
 	if v, ok := os.LookupEnv("SWITCHBOARD_HANDOFF_WORDS"); ok {
 		c.HandoffWords = splitList(v)

@@ -97,10 +97,12 @@ func (c *customer) connect(ctx context.Context) error {
 	case <-c.hello:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	case <-time.After(10 * time.Second):
-		return fmt.Errorf("customer %d: no hello within 10s", c.idx)
+		err = fmt.Errorf("customer %d: no hello within 10s", c.idx)
 	}
+	c.close() // not counted as connected, so clean-up would not close it
+	return err
 }
 
 type sendFrame struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,6 +183,7 @@ func RunIdle(ctx context.Context, cfg Config) (*IdleResult, error) {
 		}
 		res.SourceAddrs = append(res.SourceAddrs, s)
 	}
+	slices.Sort(res.SourceAddrs)
 	res.RSSOpen = scrape(ctx, "with all open")[rssMetric]
 
 	logf("%d open; holding for %s", res.Opened, cfg.Duration)

@@ -298,6 +298,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.cleanup(cctx, res)
 
 	r.mu.Lock()
+	if setupErr != nil && len(r.agents) == 0 {
+		r.mu.Unlock()
+		return nil, setupErr // nothing was created: a result would be all zeros
+	}
 	res.Setup.ForeignSessions = r.foreign
 	if r.firstErr != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d errors during the run; first: %v", r.errCount, r.firstErr))

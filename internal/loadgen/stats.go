@@ -168,8 +168,12 @@ func (r *Result) WriteText(w io.Writer) {
 		fmt.Fprintf(w, ", %d foreign sessions", r.Setup.ForeignSessions)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "load        %.0fs measured after %.0fs warm-up, window %d, rate %s (achieved %.1f msg/s), replies %v\n",
-		r.DurationSec, r.WarmupSec, r.Window, rate, r.SendRate, r.Reply)
+	replies := "off"
+	if r.Reply {
+		replies = "on"
+	}
+	fmt.Fprintf(w, "load        %.1fs measured after %.1fs warm-up, window %d, rate %s (achieved %.1f msg/s), replies %s\n",
+		r.DurationSec, r.WarmupSec, r.Window, rate, r.SendRate, replies)
 	m := r.Messages
 	fmt.Fprintf(w, "messages    sent %d  acked %d  received by agents %d  lost %d  duplicates %d  unacked %d  errors %d  slot timeouts %d\n",
 		m.Sent, m.Acked, m.ReceivedByAgents, m.Lost, m.Duplicates, m.Unacked, m.Errors+m.OtherErrors, m.SlotTimeouts)

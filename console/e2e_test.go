@@ -217,6 +217,42 @@ func TestBadInput(t *testing.T) {
 		ws.Await("pong", apptest.Type("pong"))
 	})
 
+	t.Run("refused requests change nothing", func(t *testing.T) {
+		var bob struct {
+			ID          string `json:"id"`
+			DisplayName string `json:"display_name"`
+		}
+		var list struct {
+			Agents []struct {
+				ID       string `json:"id"`
+				Username string `json:"username"`
+			} `json:"agents"`
+		}
+		n.Do(t, "GET", "/api/v1/agents", admin, nil).JSON(t, &list)
+		for _, a := range list.Agents {
+			if a.Username == "bob" {
+				bob.ID = a.ID
+			}
+		}
+		r := n.Do(t, "PATCH", "/api/v1/agents/"+bob.ID, admin, map[string]any{"display_name": "Partial", "password": "short"})
+		if r.Status != 400 {
+			t.Fatalf("patch with a short password: %d %s", r.Status, r.Body)
+		}
+		n.Do(t, "GET", "/api/v1/agents/"+bob.ID, admin, nil).JSON(t, &bob)
+		if bob.DisplayName != "Bob" {
+			t.Fatalf("refused patch saved the name %q", bob.DisplayName)
+		}
+		if r := n.Do(t, "PATCH", "/api/v1/agents/"+bob.ID, admin, map[string]any{"disabled": true}); r.Status != 200 {
+			t.Fatalf("disable: %d %s", r.Status, r.Body)
+		}
+		if r := n.Do(t, "PUT", "/api/v1/agents/"+bob.ID+"/state", admin, map[string]string{"state": "ready"}); r.Status != 409 {
+			t.Fatalf("a disabled agent went ready: %d %s", r.Status, r.Body)
+		}
+		if r := n.Do(t, "DELETE", "/api/v1/groups/support", admin, nil); r.Status != 409 {
+			t.Fatalf("deleting the web-chat account's default group: %d %s", r.Status, r.Body)
+		}
+	})
+
 	t.Run("visitors are isolated", func(t *testing.T) {
 		a := n.Visitor(t, nil)
 		b := n.Visitor(t, nil)

@@ -70,6 +70,15 @@ func (s *Server) setState(ctx context.Context, tenantID, agentID string, st agen
 	if st != agents.StateNotReady {
 		reason = ""
 	}
+	if st != agents.StateOffline {
+		a, err := s.d.AgentStore.AgentGet(ctx, tenantID, agentID)
+		if err != nil {
+			return err
+		}
+		if a.Disabled {
+			return errs.E(op, errs.Conflict, "the agent is disabled").With("state", a.State)
+		}
+	}
 	if err := s.d.AgentStore.AgentSetState(ctx, tenantID, agentID, st, strings.TrimSpace(reason), time.Now().UTC()); err != nil {
 		return err
 	}
@@ -376,13 +385,28 @@ func (s *Server) updateAgent(c *fiber.Ctx) error {
 	if in.Disabled != nil {
 		a.Disabled = *in.Disabled
 	}
+	// Validate everything before the first write, so a refused request
+	// changes nothing.
+	if err := a.ValidateProfile(); err != nil {
+		return err
+	}
+	if in.Skills != nil {
+		if err := agents.ValidateSkills(*in.Skills); err != nil {
+			return err
+		}
+		if err := s.checkGroups(ctx, p.TenantID, *in.Skills); err != nil {
+			return err
+		}
+	}
+	if in.Password != nil {
+		if err := agents.ValidatePassword(*in.Password); err != nil {
+			return err
+		}
+	}
 	if a, err = s.d.AgentStore.AgentUpdate(ctx, a); err != nil {
 		return err
 	}
 	if in.Skills != nil {
-		if err := s.checkGroups(ctx, p.TenantID, *in.Skills); err != nil {
-			return err
-		}
 		if err := s.d.AgentStore.AgentSetSkills(ctx, p.TenantID, a.ID, *in.Skills); err != nil {
 			return err
 		}
@@ -497,6 +521,15 @@ func (s *Server) deleteGroup(c *fiber.Ctx) error {
 	}
 	if n > 0 {
 		return errs.E("delete group", errs.Conflict, "the group has %d waiting sessions", n)
+	}
+	accts, err := s.d.Accounts.AccountList(c.UserContext(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if a.DefaultGroupID == c.Params("id") {
+			return errs.E("delete group", errs.Conflict, "channel account %s hands off to this group", a.Name)
+		}
 	}
 	if err := s.d.AgentStore.GroupDelete(c.UserContext(), p.TenantID, c.Params("id")); err != nil {
 		return err

@@ -205,7 +205,7 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 		{"Error", `{"error":{"code":"conflict","message":"m","details":{"state":"wrapup","version":3}}}`, true},
 		{"Error", `{"error":{"code":"nope","message":"m"}}`, false},
 		{"Error", `{"error":{"code":"invalid"}}`, false},
-		{"ReasonTree", `{"tenant_id":"t","version":2,"nodes":null,"mandatory":false,"created_by":"a","created_at":"` + now + `"}`, true},
+		{"ReasonTree", `{"tenant_id":"t","version":2,"nodes":null,"mandatory":false,"created_by":"a","created_at":"` + now + `"}`, false},
 		{"ReasonTree", `{"tenant_id":"t","version":2,"nodes":[{"code":"a","label":"A","children":[{"code":"b","label":"B"}]}],"mandatory":true,"created_by":"a","created_at":"` + now + `"}`, true},
 		{"ReasonTree", `{"tenant_id":"t","version":2,"nodes":"x","mandatory":false,"created_by":"a","created_at":"` + now + `"}`, false},
 		{"Agent", `{"tenant_id":"t","id":"i","username":"u","display_name":"U","role":"agent","max_sessions":3,"state":"ready","state_reason":"","state_since":"` + now + `","disabled":false,"skills":null,"created_at":"` + now + `"}`, false},

@@ -54,8 +54,8 @@ func decodeNodes(s string) ([]agents.ReasonNode, error) {
 	if err := json.Unmarshal([]byte(s), &nodes); err != nil {
 		return nil, errs.E("agentsql.decodeNodes", errs.Internal, "stored reason tree is not valid JSON: %v", err)
 	}
-	if len(nodes) == 0 {
-		return nil, nil
+	if nodes == nil {
+		nodes = []agents.ReasonNode{} // an empty tree is [], never null
 	}
 	return nodes, nil
 }
@@ -69,6 +69,9 @@ func (s *Store) ReasonTreeSave(ctx context.Context, tree agents.ReasonTree) (age
 	}
 	if err := tree.Validate(); err != nil {
 		return agents.ReasonTree{}, errs.Wrap(op, err)
+	}
+	if tree.Nodes == nil {
+		tree.Nodes = []agents.ReasonNode{}
 	}
 	doc, err := encodeNodes(tree.Nodes)
 	if err != nil {

@@ -765,6 +765,7 @@ func testReasonTrees(t *testing.T, s agents.Store) {
 	must(t, "ReasonTreeSave v2", err)
 	want2 := in2
 	want2.Version = 2
+	want2.Nodes = []agents.ReasonNode{} // an empty tree reads back as [], never null
 	diff(t, "saved v2 (empty tree)", want2, v2)
 
 	cur, err := s.ReasonTreeCurrent(ctx, "t1")

@@ -238,6 +238,11 @@ func (a *App) Stop(ctx context.Context) error {
 	var errsOut []error
 	if a.Server != nil && a.ln != nil {
 		errsOut = append(errsOut, a.Server.Shutdown(ctx))
+		// Shutdown does nothing if Serve has not started yet; closing the
+		// listener ends it either way.
+		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errsOut = append(errsOut, err)
+		}
 	}
 	if a.stopTimers != nil {
 		a.stopTimers()

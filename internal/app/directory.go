@@ -38,6 +38,9 @@ func (d *directory) RoutingAgent(ctx context.Context, tenantID, agentID string) 
 	if err != nil {
 		return acd.Agent{}, err
 	}
+	if a.Disabled {
+		return acd.Agent{}, errs.E("routing agent", errs.Conflict, "agent %s is disabled", agentID)
+	}
 	return routingAgent(a), nil
 }
 

@@ -127,7 +127,7 @@ type Incoming struct {
 	// bot answers, so a channel can acknowledge it first.
 	Stored func(m Message, duplicate bool)
 
-	retried bool // Receive lost a race to open a session and tries once more
+	attempts int // times Receive lost a race to open a session and tried again
 }
 
 // Receive stores a customer's message and moves the conversation on: a new
@@ -143,15 +143,6 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		return Message{}, false, err
 	}
 	convID := cu.Conversation.ID
-	s, err := e.store.SessionCurrent(ctx, cu.TenantID, convID)
-	if err != nil && !errs.Is(err, errs.NotFound) {
-		return Message{}, false, errs.Wrap(op, err)
-	}
-	open := err == nil && s.State.Open()
-	prevSession := ""
-	if err == nil {
-		prevSession = s.ID
-	}
 	now := e.now()
 	m := Message{
 		TenantID: cu.TenantID, ID: newID(), ConversationID: convID,
@@ -159,38 +150,19 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		Type: TypeText, Body: textBody(in.Text), ClientMsgID: in.ClientMsgID, ChannelMsgID: in.ChannelMsgID,
 		Status: StatusReceived, CreatedAt: now,
 	}
+	// The hot path: the conversation has an open session (one statement on
+	// PostgreSQL).
+	act := Activity{At: now, BotDeadline: now.Add(e.opts.BotIdleTimeout), ActiveDeadline: now.Add(e.opts.IdleTimeout)}
+	stored, s, err := e.store.MessageAppendOpen(ctx, m, act)
 	created := false
-	if open {
-		// The hot path: one statement on PostgreSQL.
-		m.SessionID = s.ID
-		s.LastContactAt, s.DeadlineAt = now, e.idleDeadline(s.State, now)
-		m, err = e.store.MessageAppendActivity(ctx, m, now, s.DeadlineAt)
-	} else {
-		err = e.store.InTx(ctx, func(tx Store) error {
-			s = Session{
-				TenantID: cu.TenantID, ID: newID(), ConversationID: convID, ContactID: cu.Contact.ID,
-				AccountID: cu.AccountID, Channel: cu.Channel, State: StateBot, Priority: cu.Contact.VIPLevel,
-				Version: 1, ReasonCodes: []string{}, CreatedAt: now, LastContactAt: now,
-				DeadlineAt: ptr(now.Add(e.opts.BotIdleTimeout)),
-			}
-			if err := tx.SessionInsert(ctx, s); err != nil {
-				return err
-			}
-			if err := tx.EventInsert(ctx, e.event(s, EvCreated, "", StateBot, "contact", nil)); err != nil {
-				return err
-			}
-			if err := tx.ConversationOpenSession(ctx, s.TenantID, convID, prevSession, s.ID); err != nil {
-				return err
-			}
-			m.SessionID = s.ID
-			var err error
-			m, err = tx.MessageAppend(ctx, m)
-			return err
-		})
+	if err == nil {
+		m = stored
+	} else if errs.Is(err, errs.NotFound) {
+		m, s, err = e.openSession(ctx, cu, m)
 		created = err == nil
-		if errs.Is(err, errs.Conflict) && !in.retried {
+		if errs.Is(err, errs.Conflict) && in.attempts < 3 {
 			// Another message opened a session first: join it.
-			in.retried = true
+			in.attempts++
 			return e.Receive(ctx, cu, in)
 		}
 	}
@@ -228,16 +200,6 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 
 func ptr[T any](v T) *T { return &v }
 
-func (e *Engine) idleDeadline(st State, now time.Time) *time.Time {
-	switch st {
-	case StateBot:
-		return ptr(now.Add(e.opts.BotIdleTimeout))
-	case StateActive:
-		return ptr(now.Add(e.opts.IdleTimeout))
-	}
-	return nil
-}
-
 func (e *Engine) event(s Session, ev Event, from, to State, actor string, data map[string]any) EventRecord {
 	var raw json.RawMessage
 	if data != nil {
@@ -262,6 +224,45 @@ func (e *Engine) say(ctx context.Context, s Session, kind SenderKind, text strin
 		return
 	}
 	e.notify.MessageCreated(ctx, s, m)
+}
+
+// openSession starts a new bot session for a conversation that has no open
+// one, with m as its first message. It returns errs.Conflict when another
+// message opened one first.
+func (e *Engine) openSession(ctx context.Context, cu Customer, m Message) (Message, Session, error) {
+	prev := ""
+	if cur, err := e.store.SessionCurrent(ctx, cu.TenantID, m.ConversationID); err == nil {
+		if cur.State.Open() {
+			// Opened since our append looked: append to it instead.
+			return Message{}, Session{}, errs.E("open session", errs.Conflict, "the conversation has an open session")
+		}
+		prev = cur.ID
+	} else if !errs.Is(err, errs.NotFound) {
+		return Message{}, Session{}, err
+	}
+	now := m.CreatedAt
+	s := Session{
+		TenantID: cu.TenantID, ID: newID(), ConversationID: m.ConversationID, ContactID: cu.Contact.ID,
+		AccountID: cu.AccountID, Channel: cu.Channel, State: StateBot, Priority: cu.Contact.VIPLevel,
+		Version: 1, ReasonCodes: []string{}, CreatedAt: now, LastContactAt: now,
+		DeadlineAt: ptr(now.Add(e.opts.BotIdleTimeout)),
+	}
+	err := e.store.InTx(ctx, func(tx Store) error {
+		if err := tx.SessionInsert(ctx, s); err != nil {
+			return err
+		}
+		if err := tx.EventInsert(ctx, e.event(s, EvCreated, "", StateBot, "contact", nil)); err != nil {
+			return err
+		}
+		if err := tx.ConversationOpenSession(ctx, s.TenantID, m.ConversationID, prev, s.ID); err != nil {
+			return err
+		}
+		m.SessionID = s.ID
+		var err error
+		m, err = tx.MessageAppend(ctx, m)
+		return err
+	})
+	return m, s, err
 }
 
 // botTurn lets the bot answer one message. The first message of a session

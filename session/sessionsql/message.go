@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchboard-acd/switchboard/internal/db"
@@ -34,11 +35,104 @@ type activity struct {
 	deadline *time.Time
 }
 
-// MessageAppendActivity appends m and records customer activity on its
-// session. On PostgreSQL outside a transaction it is one statement (one
-// round trip, atomic); elsewhere a transaction of three.
-func (s *Store) MessageAppendActivity(ctx context.Context, m session.Message, lastContactAt time.Time, deadline *time.Time) (session.Message, error) {
-	return s.messageAppend(ctx, "sessionsql.MessageAppendActivity", m, &activity{at: lastContactAt, deadline: deadline})
+// openStates are the states of a session that takes customer messages.
+var openStates = []string{string(session.StateBot), string(session.StateQueued), string(session.StateOffered), string(session.StateActive)}
+
+// MessageAppendOpen implements session.Store. On PostgreSQL outside a
+// transaction it is one statement; elsewhere a transaction.
+func (s *Store) MessageAppendOpen(ctx context.Context, m session.Message, act session.Activity) (session.Message, session.Session, error) {
+	const op = "sessionsql.MessageAppendOpen"
+	if s.db.Dialect == db.Postgres && !s.txBound() {
+		return s.messageAppendOpenStatement(ctx, op, m, act)
+	}
+	var se session.Session
+	err := s.inTx(ctx, op, func(tx *Store) error {
+		var err error
+		if se, err = tx.SessionCurrent(ctx, m.TenantID, m.ConversationID); err != nil {
+			return err
+		}
+		if !se.State.Open() {
+			return errs.E("", errs.NotFound, "conversation %s has no open session", m.ConversationID)
+		}
+		m.SessionID = se.ID
+		se.LastContactAt, se.DeadlineAt = dbTime(act.At), nil
+		if d := act.Deadline(se.State); d != nil {
+			t := dbTime(*d)
+			se.DeadlineAt = &t
+		}
+		m, err = tx.messageAppend(ctx, op, m, &activity{at: act.At, deadline: act.Deadline(se.State)})
+		return err
+	})
+	if err != nil {
+		return session.Message{}, session.Session{}, errs.Wrap(op, err)
+	}
+	return m, se, nil
+}
+
+// messageAppendOpenStatement is the PostgreSQL form of MessageAppendOpen:
+// find the open current session (locking the conversation row), take the
+// next seq, record the activity and insert — one round trip, atomic, so a
+// duplicate client id fails the whole statement and leaves no gap.
+func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m session.Message, act session.Activity) (session.Message, session.Session, error) {
+	if m.ID == "" {
+		m.ID = newID()
+	}
+	body, err := dbJSON(m.Body, "{}")
+	if err != nil {
+		return session.Message{}, session.Session{}, errs.E(op, errs.Invalid, "message body is not JSON: %v", err)
+	}
+	m.Body = json.RawMessage(body)
+	m.CreatedAt = dbTime(m.CreatedAt)
+	var row struct {
+		Seq int64 `db:"seq"`
+		sessionRow
+	}
+	err = s.getPrepared(ctx, &row, `WITH cur AS (
+			SELECT c.current_session_id AS sid FROM conversations c
+			JOIN sessions s ON s.tenant_id = c.tenant_id AND s.id = c.current_session_id
+			WHERE c.tenant_id = ? AND c.id = ? AND s.state IN ('bot', 'queued', 'offered', 'active')
+			FOR UPDATE OF c),
+		c AS (UPDATE conversations SET last_seq = last_seq + 1 FROM cur
+			WHERE conversations.tenant_id = ? AND conversations.id = ?
+			RETURNING conversations.last_seq, cur.sid),
+		t AS (UPDATE sessions SET last_contact_at = ?,
+				deadline_at = CASE sessions.state WHEN 'bot' THEN ?::timestamptz WHEN 'active' THEN ?::timestamptz ELSE NULL END
+			FROM c WHERE sessions.tenant_id = ? AND sessions.id = c.sid
+			RETURNING sessions.*),
+		ins AS (INSERT INTO messages (`+messageColumns+`)
+			SELECT ?, ?, ?, c.sid, c.last_seq, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM c
+			RETURNING seq)
+		SELECT ins.seq, `+prefixed("t", sessionColumns)+` FROM ins, t`,
+		m.TenantID, m.ConversationID,
+		m.TenantID, m.ConversationID,
+		dbTime(act.At), dbTime(act.BotDeadline), dbTime(act.ActiveDeadline), m.TenantID,
+		m.TenantID, m.ID, m.ConversationID, string(m.Direction), string(m.SenderKind),
+		m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
+		string(m.Status), m.Error, m.Pinned, m.CreatedAt)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return session.Message{}, session.Session{}, errs.E(op, errs.NotFound, "conversation %s has no open session", m.ConversationID)
+	case errs.Is(err, errs.Duplicate) && m.ClientMsgID != "":
+		return session.Message{}, session.Session{}, errs.E(op, errs.Duplicate, "client message id %q already used in conversation %s",
+			m.ClientMsgID, m.ConversationID)
+	case err != nil:
+		return session.Message{}, session.Session{}, errs.Wrap(op, err)
+	}
+	se, err := row.sessionRow.session()
+	if err != nil {
+		return session.Message{}, session.Session{}, errs.Wrap(op, err)
+	}
+	m.Seq, m.SessionID = row.Seq, se.ID
+	return m, se, nil
+}
+
+// prefixed qualifies each column of a column list with a table alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Store) messageAppend(ctx context.Context, op string, m session.Message, act *activity) (session.Message, error) {

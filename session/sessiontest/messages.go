@@ -626,37 +626,67 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 	}
 }
 
-func testMessageAppendActivity(t *testing.T, f *fixture) {
+func testMessageAppendOpen(t *testing.T, f *fixture) {
 	conv := f.conversation(TenantA, "acc1", "ext1")
-	s := f.insertSession(conv, "s1", func(s *session.Session) { s.Version = 3 })
-	last, deadline := at(5*time.Minute), ptr(at(15*time.Minute))
-	m, err := f.s.MessageAppendActivity(f.ctx, newMessage(conv, s.ID, "m1", "hello", "c1"), last, deadline)
+	act := session.Activity{At: at(5 * time.Minute), BotDeadline: at(10 * time.Minute), ActiveDeadline: at(15 * time.Minute)}
+	_, _, err := f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m0", "hello", "c0"), act)
+	wantCode(t, "MessageAppendOpen without a session", err, errs.NotFound)
+
+	s := f.insertSession(conv, "s1", func(s *session.Session) { s.Version = 3; s.State = session.StateActive })
+	if err := f.s.ConversationSetCurrent(f.ctx, TenantA, conv.ID, s.ID, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, got, err := f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m1", "hello", "c1"), act)
 	if err != nil {
-		t.Fatalf("MessageAppendActivity: %v", err)
+		t.Fatalf("MessageAppendOpen: %v", err)
 	}
-	if m.Seq != 1 {
-		t.Errorf("seq = %d, want 1", m.Seq)
+	if m.Seq != 1 || m.SessionID != s.ID {
+		t.Errorf("message seq %d session %q, want 1 in %s", m.Seq, m.SessionID, s.ID)
 	}
-	got, err := f.s.SessionGet(f.ctx, TenantA, s.ID)
+	want := s
+	want.LastContactAt, want.DeadlineAt = act.At, ptr(act.ActiveDeadline)
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("returned session (-want +got):\n%s", diff)
+	}
+	stored, err := f.s.SessionGet(f.ctx, TenantA, s.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := s
-	want.LastContactAt, want.DeadlineAt = last, deadline
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
-		t.Errorf("session after activity (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, stored, cmpOpts); diff != "" {
+		t.Errorf("stored session (-want +got):\n%s", diff)
 	}
 	// A duplicate changes neither the conversation nor the session.
-	_, err = f.s.MessageAppendActivity(f.ctx, newMessage(conv, s.ID, "m2", "again", "c1"), at(9*time.Minute), nil)
-	wantCode(t, "MessageAppendActivity duplicate", err, errs.Duplicate)
-	got, _ = f.s.SessionGet(f.ctx, TenantA, s.ID)
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m2", "again", "c1"), session.Activity{At: at(9 * time.Minute)})
+	wantCode(t, "MessageAppendOpen duplicate", err, errs.Duplicate)
+	stored, _ = f.s.SessionGet(f.ctx, TenantA, s.ID)
+	if diff := cmp.Diff(want, stored, cmpOpts); diff != "" {
 		t.Errorf("session after the duplicate (-want +got):\n%s", diff)
 	}
 	c, _ := f.s.ConversationGet(f.ctx, TenantA, conv.ID)
 	if c.LastSeq != 1 {
 		t.Errorf("LastSeq after the duplicate = %d, want 1", c.LastSeq)
 	}
-	_, err = f.s.MessageAppendActivity(f.ctx, newMessage(session.Conversation{TenantID: TenantA, ID: "nope"}, s.ID, "m3", "x", ""), last, nil)
-	wantCode(t, "MessageAppendActivity unknown conversation", err, errs.NotFound)
+	// A queued session has no idle timer; a closed one is not open.
+	s.Version++
+	s.State = session.StateQueued
+	if err := f.s.SessionUpdate(f.ctx, s, s.Version-1); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m3", "still waiting", ""), act)
+	if err != nil || got.DeadlineAt != nil {
+		t.Errorf("queued: deadline %v, err %v; want none", got.DeadlineAt, err)
+	}
+	s.Version++
+	s.State = session.StateClosed
+	if err := f.s.SessionUpdate(f.ctx, s, s.Version-1); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m4", "hello?", ""), act)
+	wantCode(t, "MessageAppendOpen to a closed session", err, errs.NotFound)
+	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m5", "hello?", ""), act)
+	if c, _ := f.s.ConversationGet(f.ctx, TenantA, conv.ID); c.LastSeq != 2 {
+		t.Errorf("LastSeq after refused appends = %d, want 2", c.LastSeq)
+	}
+	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(session.Conversation{TenantID: TenantB, ID: conv.ID}, "", "m6", "x", ""), act)
+	wantCode(t, "MessageAppendOpen from another tenant", err, errs.NotFound)
 }

@@ -68,7 +68,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MessageAppend", testMessageAppend},
 		{"MessageAppendConcurrent", testMessageAppendConcurrent},
 		{"MessageAppendDuplicate", testMessageAppendDuplicate},
-		{"MessageAppendActivity", testMessageAppendActivity},
+		{"MessageAppendOpen", testMessageAppendOpen},
 		{"SessionCurrent", testSessionCurrent},
 		{"ConversationOpenSession", testConversationOpenSession},
 		{"MessageAppendRollback", testMessageAppendRollback},

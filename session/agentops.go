@@ -431,10 +431,16 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	for _, s := range due {
 		var err error
 		switch s.State {
-		case StateBot:
-			_, err = e.closeFrom(ctx, "bot idle", s, EvBotResolved, timerActor, "idle")
-		case StateActive:
-			_, err = e.toWrapup(ctx, "customer idle", s.TenantID, s.ID, EvCustomerIdle, timerActor, "customer_idle")
+		case StateBot, StateActive:
+			var idle bool
+			if idle, err = e.idleOrPostpone(ctx, s); err != nil || !idle {
+				break
+			}
+			if s.State == StateBot {
+				_, err = e.closeFrom(ctx, "bot idle", s, EvBotResolved, timerActor, "idle")
+			} else {
+				_, err = e.toWrapup(ctx, "customer idle", s.TenantID, s.ID, EvCustomerIdle, timerActor, "customer_idle")
+			}
 		case StateWrapup:
 			err = e.wrapupTimeout(ctx, s)
 		default:
@@ -451,6 +457,30 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// idleOrPostpone decides an idle deadline that passed: the deadline is a
+// lower bound set at the last transition, so if the customer wrote since
+// (the conversation's last contact), the deadline moves to last contact +
+// timeout and the session stays; otherwise it is idle.
+func (e *Engine) idleOrPostpone(ctx context.Context, s Session) (bool, error) {
+	conv, err := e.store.ConversationGet(ctx, s.TenantID, s.ConversationID)
+	if err != nil {
+		return false, err
+	}
+	last := s.LastContactAt
+	if conv.LastContactAt != nil && conv.LastContactAt.After(last) {
+		last = *conv.LastContactAt
+	}
+	timeout := e.opts.IdleTimeout
+	if s.State == StateBot {
+		timeout = e.opts.BotIdleTimeout
+	}
+	deadline := last.Add(timeout)
+	if !deadline.After(e.now()) {
+		return true, nil
+	}
+	return false, e.store.SessionTouch(ctx, s.TenantID, s.ID, last, &deadline)
 }
 
 func (e *Engine) wrapupTimeout(ctx context.Context, s Session) error {

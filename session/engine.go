@@ -151,9 +151,9 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		Status: StatusReceived, CreatedAt: now,
 	}
 	// The hot path: the conversation has an open session (one statement on
-	// PostgreSQL).
-	act := Activity{At: now, BotDeadline: now.Add(e.opts.BotIdleTimeout), ActiveDeadline: now.Add(e.opts.IdleTimeout)}
-	stored, s, err := e.store.MessageAppendOpen(ctx, m, act)
+	// PostgreSQL, no session row written; idle timers read the
+	// conversation's last contact when they fire).
+	stored, s, err := e.store.MessageAppendOpen(ctx, m)
 	created := false
 	if err == nil {
 		m = stored

@@ -112,9 +112,13 @@ type Session struct {
 	AssignedAt        *time.Time `json:"assigned_at,omitempty"`
 	WrapupAt          *time.Time `json:"wrapup_at,omitempty"`
 	ClosedAt          *time.Time `json:"closed_at,omitempty"`
-	LastContactAt     time.Time  `json:"last_contact_at"`
+	// LastContactAt is the contact's latest activity as of the session's
+	// last transition or timer check; Conversation.LastContactAt is exact.
+	LastContactAt time.Time `json:"last_contact_at"`
 	// DeadlineAt is when the current phase times out (customer idle while
-	// active, wrap-up limit), nil when no timer runs.
+	// active, wrap-up limit), nil when no timer runs. An idle deadline is a
+	// lower bound: when it passes, the timer checks the conversation's last
+	// contact and moves the deadline if the customer wrote since.
 	DeadlineAt *time.Time `json:"deadline_at,omitempty"`
 }
 
@@ -244,5 +248,7 @@ type Conversation struct {
 	CurrentSessionID string     `json:"current_session_id,omitempty"`
 	LastAgentID      string     `json:"last_agent_id,omitempty"`
 	LastClosedAt     *time.Time `json:"last_closed_at,omitempty"`
-	CreatedAt        time.Time  `json:"created_at"`
+	// LastContactAt is when the contact last wrote (idle timers check it).
+	LastContactAt *time.Time `json:"last_contact_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
 }

@@ -68,14 +68,15 @@ type Store interface {
 	// stores it. A client message id already used in the conversation yields
 	// errs.Duplicate and stores nothing.
 	MessageAppend(ctx context.Context, m Message) (Message, error)
-	// MessageAppendOpen appends m to its conversation's current session if
-	// that session is open, records the customer activity on it and
-	// returns the message (with SessionID and Seq set) and the session. It
-	// returns errs.NotFound when the conversation has no open session and
-	// errs.Duplicate for a used client message id, changing nothing then.
-	// It is the hot path of every inbound message: adapters make it as
-	// cheap as their database allows.
-	MessageAppendOpen(ctx context.Context, m Message, act Activity) (Message, Session, error)
+	// MessageAppendOpen appends the contact's message m to its
+	// conversation's current session if that session is open, records
+	// m.CreatedAt as the conversation's last contact, and returns the message
+	// (with SessionID and Seq set) and the session. It returns errs.NotFound
+	// when the conversation has no open session and errs.Duplicate for a
+	// used client message id, changing nothing then. It is the hot path of
+	// every inbound message: adapters make it as cheap as their database
+	// allows (it writes no session row).
+	MessageAppendOpen(ctx context.Context, m Message) (Message, Session, error)
 	// MessageGet returns one message.
 	MessageGet(ctx context.Context, tenantID, id string) (Message, error)
 	// MessageGetByClientID finds a message by its client message id.
@@ -97,27 +98,6 @@ type Store interface {
 	NoteInsert(ctx context.Context, n Note) error
 	// NoteList lists a session's notes, oldest first.
 	NoteList(ctx context.Context, tenantID, sessionID string) ([]Note, error)
-}
-
-// Activity is customer activity recorded with an inbound message: when it
-// happened and the idle deadline the session gets, which depends on its
-// state.
-type Activity struct {
-	At             time.Time
-	BotDeadline    time.Time
-	ActiveDeadline time.Time
-}
-
-// Deadline is the idle deadline for a session in state st (nil when the
-// state has no idle timer).
-func (a Activity) Deadline(st State) *time.Time {
-	switch st {
-	case StateBot:
-		return &a.BotDeadline
-	case StateActive:
-		return &a.ActiveDeadline
-	}
-	return nil
 }
 
 // SessionFilter narrows SessionList; zero fields match everything.

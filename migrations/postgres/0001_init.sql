@@ -103,6 +103,10 @@ CREATE TABLE conversations (
     current_session_id  TEXT,
     last_agent_id       TEXT,
     last_closed_at      TIMESTAMPTZ,
+    -- last_contact_at is the contact's latest message. It lives here, not on
+    -- the session, so recording it is a HOT update of a row the message
+    -- insert locks anyway; idle timers check it when they fire.
+    last_contact_at     TIMESTAMPTZ,
     created_at          TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, account_id, contact_id),

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/switchboard-acd/switchboard/internal/db"
 	"github.com/switchboard-acd/switchboard/internal/errs"
@@ -26,24 +25,15 @@ import (
 // (a reused message ID) is also Duplicate, but it aborts a PostgreSQL
 // transaction: the caller must roll back.
 func (s *Store) MessageAppend(ctx context.Context, m session.Message) (session.Message, error) {
-	return s.messageAppend(ctx, "sessionsql.MessageAppend", m, nil)
+	return s.messageAppend(ctx, "sessionsql.MessageAppend", m, false)
 }
-
-// activity is customer activity recorded with an appended message.
-type activity struct {
-	at       time.Time
-	deadline *time.Time
-}
-
-// openStates are the states of a session that takes customer messages.
-var openStates = []string{string(session.StateBot), string(session.StateQueued), string(session.StateOffered), string(session.StateActive)}
 
 // MessageAppendOpen implements session.Store. On PostgreSQL outside a
 // transaction it is one statement; elsewhere a transaction.
-func (s *Store) MessageAppendOpen(ctx context.Context, m session.Message, act session.Activity) (session.Message, session.Session, error) {
+func (s *Store) MessageAppendOpen(ctx context.Context, m session.Message) (session.Message, session.Session, error) {
 	const op = "sessionsql.MessageAppendOpen"
 	if s.db.Dialect == db.Postgres && !s.txBound() {
-		return s.messageAppendOpenStatement(ctx, op, m, act)
+		return s.messageAppendOpenStatement(ctx, op, m)
 	}
 	var se session.Session
 	err := s.inTx(ctx, op, func(tx *Store) error {
@@ -55,12 +45,7 @@ func (s *Store) MessageAppendOpen(ctx context.Context, m session.Message, act se
 			return errs.E("", errs.NotFound, "conversation %s has no open session", m.ConversationID)
 		}
 		m.SessionID = se.ID
-		se.LastContactAt, se.DeadlineAt = dbTime(act.At), nil
-		if d := act.Deadline(se.State); d != nil {
-			t := dbTime(*d)
-			se.DeadlineAt = &t
-		}
-		m, err = tx.messageAppend(ctx, op, m, &activity{at: act.At, deadline: act.Deadline(se.State)})
+		m, err = tx.messageAppend(ctx, op, m, true)
 		return err
 	})
 	if err != nil {
@@ -71,9 +56,10 @@ func (s *Store) MessageAppendOpen(ctx context.Context, m session.Message, act se
 
 // messageAppendOpenStatement is the PostgreSQL form of MessageAppendOpen:
 // find the open current session (locking the conversation row), take the
-// next seq, record the activity and insert — one round trip, atomic, so a
-// duplicate client id fails the whole statement and leaves no gap.
-func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m session.Message, act session.Activity) (session.Message, session.Session, error) {
+// next seq and record the contact time (a HOT update: no indexed column
+// changes), insert — one round trip, atomic, so a duplicate client id fails
+// the whole statement and leaves no gap.
+func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m session.Message) (session.Message, session.Session, error) {
 	if m.ID == "" {
 		m.ID = newID()
 	}
@@ -88,24 +74,19 @@ func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m ses
 		sessionRow
 	}
 	err = s.getPrepared(ctx, &row, `WITH cur AS (
-			SELECT c.current_session_id AS sid FROM conversations c
+			SELECT `+prefixed("s", sessionColumns)+` FROM conversations c
 			JOIN sessions s ON s.tenant_id = c.tenant_id AND s.id = c.current_session_id
 			WHERE c.tenant_id = ? AND c.id = ? AND s.state IN ('bot', 'queued', 'offered', 'active')
 			FOR UPDATE OF c),
-		c AS (UPDATE conversations SET last_seq = last_seq + 1 FROM cur
+		c AS (UPDATE conversations SET last_seq = last_seq + 1, last_contact_at = ? FROM cur
 			WHERE conversations.tenant_id = ? AND conversations.id = ?
-			RETURNING conversations.last_seq, cur.sid),
-		t AS (UPDATE sessions SET last_contact_at = ?,
-				deadline_at = CASE sessions.state WHEN 'bot' THEN ?::timestamptz WHEN 'active' THEN ?::timestamptz ELSE NULL END
-			FROM c WHERE sessions.tenant_id = ? AND sessions.id = c.sid
-			RETURNING sessions.*),
+			RETURNING conversations.last_seq, cur.id AS sid),
 		ins AS (INSERT INTO messages (`+messageColumns+`)
 			SELECT ?, ?, ?, c.sid, c.last_seq, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM c
 			RETURNING seq)
-		SELECT ins.seq, `+prefixed("t", sessionColumns)+` FROM ins, t`,
+		SELECT ins.seq, cur.* FROM ins, cur`,
 		m.TenantID, m.ConversationID,
-		m.TenantID, m.ConversationID,
-		dbTime(act.At), dbTime(act.BotDeadline), dbTime(act.ActiveDeadline), m.TenantID,
+		m.CreatedAt, m.TenantID, m.ConversationID,
 		m.TenantID, m.ID, m.ConversationID, string(m.Direction), string(m.SenderKind),
 		m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
 		string(m.Status), m.Error, m.Pinned, m.CreatedAt)
@@ -135,7 +116,9 @@ func prefixed(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-func (s *Store) messageAppend(ctx context.Context, op string, m session.Message, act *activity) (session.Message, error) {
+// messageAppend appends m; contact records m.CreatedAt as the
+// conversation's last contact.
+func (s *Store) messageAppend(ctx context.Context, op string, m session.Message, contact bool) (session.Message, error) {
 	if m.ID == "" {
 		m.ID = newID()
 	}
@@ -146,13 +129,14 @@ func (s *Store) messageAppend(ctx context.Context, op string, m session.Message,
 	m.Body = json.RawMessage(body)
 	m.CreatedAt = dbTime(m.CreatedAt)
 	if s.db.Dialect == db.Postgres && !s.txBound() {
-		return s.messageAppendStatement(ctx, op, m, body, act)
+		return s.messageAppendStatement(ctx, op, m, body, contact)
 	}
 	err = s.inTx(ctx, op, func(tx *Store) error {
 		var seq int64
-		if err := tx.get(ctx, &seq, `UPDATE conversations SET last_seq = last_seq + 1
+		if err := tx.get(ctx, &seq, `UPDATE conversations SET last_seq = last_seq + 1,
+				last_contact_at = CASE WHEN ? THEN ? ELSE last_contact_at END
 			WHERE tenant_id = ? AND id = ?
-			RETURNING last_seq`, m.TenantID, m.ConversationID); err != nil {
+			RETURNING last_seq`, contact, m.CreatedAt, m.TenantID, m.ConversationID); err != nil {
 			if errs.Is(err, errs.NotFound) {
 				return errs.E("", errs.NotFound, "conversation %s not found", m.ConversationID)
 			}
@@ -177,9 +161,6 @@ func (s *Store) messageAppend(ctx context.Context, op string, m session.Message,
 				m.ClientMsgID, m.ConversationID)
 		}
 		m.Seq = seq
-		if act != nil {
-			return tx.SessionTouch(ctx, m.TenantID, m.SessionID, act.at, act.deadline)
-		}
 		return nil
 	})
 	if err != nil {
@@ -191,19 +172,15 @@ func (s *Store) messageAppend(ctx context.Context, op string, m session.Message,
 // messageAppendStatement is the PostgreSQL form: the seq increment, the
 // insert and the activity update in one statement, which is atomic — a
 // duplicate client id fails the whole statement and leaves no gap.
-func (s *Store) messageAppendStatement(ctx context.Context, op string, m session.Message, body string, act *activity) (session.Message, error) {
-	args := []any{m.TenantID, m.ConversationID}
-	touch := ""
-	if act != nil {
-		touch = `, t AS (UPDATE sessions SET last_contact_at = ?, deadline_at = ? WHERE tenant_id = ? AND id = ? RETURNING 1)`
-		args = append(args, dbTime(act.at), dbNullTime(act.deadline), m.TenantID, m.SessionID)
-	}
-	args = append(args, m.TenantID, m.ID, m.ConversationID, m.SessionID, string(m.Direction), string(m.SenderKind),
+func (s *Store) messageAppendStatement(ctx context.Context, op string, m session.Message, body string, contact bool) (session.Message, error) {
+	args := []any{contact, m.CreatedAt, m.TenantID, m.ConversationID,
+		m.TenantID, m.ID, m.ConversationID, m.SessionID, string(m.Direction), string(m.SenderKind),
 		m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
-		string(m.Status), m.Error, m.Pinned, m.CreatedAt)
+		string(m.Status), m.Error, m.Pinned, m.CreatedAt}
 	var seq int64
-	err := s.getPrepared(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1
-			WHERE tenant_id = ? AND id = ? RETURNING last_seq)`+touch+`
+	err := s.getPrepared(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1,
+				last_contact_at = CASE WHEN ? THEN ?::timestamptz ELSE last_contact_at END
+			WHERE tenant_id = ? AND id = ? RETURNING last_seq)
 		INSERT INTO messages (`+messageColumns+`)
 		SELECT ?, ?, ?, ?, c.last_seq, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM c
 		RETURNING seq`, args...)

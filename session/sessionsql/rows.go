@@ -33,7 +33,7 @@ func (r contactRow) contact() session.Contact {
 }
 
 const conversationColumns = `tenant_id, id, account_id, contact_id, last_seq, contact_read_seq,
-	agent_read_seq, current_session_id, last_agent_id, last_closed_at, created_at`
+	agent_read_seq, current_session_id, last_agent_id, last_closed_at, last_contact_at, created_at`
 
 type conversationRow struct {
 	TenantID         string         `db:"tenant_id"`
@@ -46,6 +46,7 @@ type conversationRow struct {
 	CurrentSessionID sql.NullString `db:"current_session_id"`
 	LastAgentID      sql.NullString `db:"last_agent_id"`
 	LastClosedAt     sql.NullTime   `db:"last_closed_at"`
+	LastContactAt    sql.NullTime   `db:"last_contact_at"`
 	CreatedAt        time.Time      `db:"created_at"`
 }
 
@@ -61,6 +62,7 @@ func (r conversationRow) conversation() session.Conversation {
 		CurrentSessionID: r.CurrentSessionID.String,
 		LastAgentID:      r.LastAgentID.String,
 		LastClosedAt:     timePtr(r.LastClosedAt),
+		LastContactAt:    timePtr(r.LastContactAt),
 		CreatedAt:        r.CreatedAt.UTC(),
 	}
 }

@@ -628,65 +628,63 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 
 func testMessageAppendOpen(t *testing.T, f *fixture) {
 	conv := f.conversation(TenantA, "acc1", "ext1")
-	act := session.Activity{At: at(5 * time.Minute), BotDeadline: at(10 * time.Minute), ActiveDeadline: at(15 * time.Minute)}
-	_, _, err := f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m0", "hello", "c0"), act)
+	in := func(id, text, cid string, when time.Time) session.Message {
+		m := newMessage(conv, "", id, text, cid)
+		m.CreatedAt = when
+		return m
+	}
+	_, _, err := f.s.MessageAppendOpen(f.ctx, in("m0", "hello", "c0", at(time.Minute)))
 	wantCode(t, "MessageAppendOpen without a session", err, errs.NotFound)
 
 	s := f.insertSession(conv, "s1", func(s *session.Session) { s.Version = 3; s.State = session.StateActive })
 	if err := f.s.ConversationSetCurrent(f.ctx, TenantA, conv.ID, s.ID, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	m, got, err := f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m1", "hello", "c1"), act)
+	m, got, err := f.s.MessageAppendOpen(f.ctx, in("m1", "hello", "c1", at(5*time.Minute)))
 	if err != nil {
 		t.Fatalf("MessageAppendOpen: %v", err)
 	}
 	if m.Seq != 1 || m.SessionID != s.ID {
 		t.Errorf("message seq %d session %q, want 1 in %s", m.Seq, m.SessionID, s.ID)
 	}
-	want := s
-	want.LastContactAt, want.DeadlineAt = act.At, ptr(act.ActiveDeadline)
-	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+	if diff := cmp.Diff(s, got, cmpOpts); diff != "" {
 		t.Errorf("returned session (-want +got):\n%s", diff)
 	}
-	stored, err := f.s.SessionGet(f.ctx, TenantA, s.ID)
+	c, err := f.s.ConversationGet(f.ctx, TenantA, conv.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, stored, cmpOpts); diff != "" {
-		t.Errorf("stored session (-want +got):\n%s", diff)
+	if c.LastContactAt == nil || !c.LastContactAt.Equal(at(5*time.Minute)) || c.LastSeq != 1 {
+		t.Errorf("conversation after append: last contact %v, last seq %d", c.LastContactAt, c.LastSeq)
 	}
-	// A duplicate changes neither the conversation nor the session.
-	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m2", "again", "c1"), session.Activity{At: at(9 * time.Minute)})
+	// A duplicate changes nothing.
+	_, _, err = f.s.MessageAppendOpen(f.ctx, in("m2", "again", "c1", at(9*time.Minute)))
 	wantCode(t, "MessageAppendOpen duplicate", err, errs.Duplicate)
-	stored, _ = f.s.SessionGet(f.ctx, TenantA, s.ID)
-	if diff := cmp.Diff(want, stored, cmpOpts); diff != "" {
-		t.Errorf("session after the duplicate (-want +got):\n%s", diff)
+	c, _ = f.s.ConversationGet(f.ctx, TenantA, conv.ID)
+	if c.LastSeq != 1 || !c.LastContactAt.Equal(at(5*time.Minute)) {
+		t.Errorf("after the duplicate: last seq %d, last contact %v", c.LastSeq, c.LastContactAt)
 	}
-	c, _ := f.s.ConversationGet(f.ctx, TenantA, conv.ID)
-	if c.LastSeq != 1 {
-		t.Errorf("LastSeq after the duplicate = %d, want 1", c.LastSeq)
-	}
-	// A queued session has no idle timer; a closed one is not open.
-	s.Version++
-	s.State = session.StateQueued
-	if err := f.s.SessionUpdate(f.ctx, s, s.Version-1); err != nil {
+	// Agent and bot messages do not count as contact.
+	if _, err := f.s.MessageAppend(f.ctx, newMessage(conv, s.ID, "m3", "agent says", "")); err != nil {
 		t.Fatal(err)
 	}
-	_, got, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m3", "still waiting", ""), act)
-	if err != nil || got.DeadlineAt != nil {
-		t.Errorf("queued: deadline %v, err %v; want none", got.DeadlineAt, err)
+	c, _ = f.s.ConversationGet(f.ctx, TenantA, conv.ID)
+	if !c.LastContactAt.Equal(at(5 * time.Minute)) {
+		t.Errorf("MessageAppend moved the last contact to %v", c.LastContactAt)
 	}
+	// A closed session is not open.
 	s.Version++
 	s.State = session.StateClosed
 	if err := f.s.SessionUpdate(f.ctx, s, s.Version-1); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m4", "hello?", ""), act)
+	_, _, err = f.s.MessageAppendOpen(f.ctx, in("m4", "hello?", "", at(10*time.Minute)))
 	wantCode(t, "MessageAppendOpen to a closed session", err, errs.NotFound)
-	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(conv, "", "m5", "hello?", ""), act)
 	if c, _ := f.s.ConversationGet(f.ctx, TenantA, conv.ID); c.LastSeq != 2 {
-		t.Errorf("LastSeq after refused appends = %d, want 2", c.LastSeq)
+		t.Errorf("LastSeq after a refused append = %d, want 2", c.LastSeq)
 	}
-	_, _, err = f.s.MessageAppendOpen(f.ctx, newMessage(session.Conversation{TenantID: TenantB, ID: conv.ID}, "", "m6", "x", ""), act)
+	other := in("m5", "x", "", at(10*time.Minute))
+	other.TenantID = TenantB
+	_, _, err = f.s.MessageAppendOpen(f.ctx, other)
 	wantCode(t, "MessageAppendOpen from another tenant", err, errs.NotFound)
 }

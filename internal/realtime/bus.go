@@ -21,6 +21,11 @@ import (
 const (
 	presenceRefresh = 10 * time.Second
 	presenceTTL     = 30 * time.Second
+	// presenceCacheTTL bounds how long a node trusts its cached copy of a
+	// topic's presence. A node that gains a topic's first subscriber tells
+	// every node to drop its copy at once (on the presence channel); the
+	// TTL only covers a lost notice.
+	presenceCacheTTL = 2 * time.Second
 )
 
 // Bus publishes events to the subscribers of a topic wherever they are
@@ -38,15 +43,36 @@ type Bus struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // guarded by mu
 	done   chan struct{}      // guarded by mu
+
+	cacheMu sync.RWMutex
+	cache   map[string]cachedNodes // hub key → nodes; guarded by cacheMu
+}
+
+type cachedNodes struct {
+	nodes []string
+	at    time.Time
 }
 
 // NewBus returns a bus for node over Redis. Start must be called before
 // remote deliveries arrive.
 func NewBus(c *rdb.Client, node string, log *slog.Logger) *Bus {
-	b := &Bus{rdb: c, node: node, log: log}
+	b := &Bus{rdb: c, node: node, log: log, cache: map[string]cachedNodes{}}
 	b.hub = NewHub()
-	b.hub.onFirst = func(key string) { b.announce(context.Background(), []string{key}) }
-	b.hub.onLast = func(key string) { b.withdraw(context.Background(), key) }
+	b.hub.onFirst = func(key string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.announce(ctx, []string{key})
+		b.forget(key)
+		// Other nodes may hold a cached presence without this node.
+		if err := b.rdb.Publish(ctx, b.presenceChannel(), key).Err(); err != nil {
+			b.log.Warn("presence notice failed", "err", err)
+		}
+	}
+	b.hub.onLast = func(key string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.withdraw(ctx, key)
+	}
 	return b
 }
 
@@ -70,6 +96,9 @@ func (b *Bus) presenceKey(tenantID, topic string) string {
 
 func (b *Bus) nodeChannel(node string) string { return b.rdb.Prefix + ":node:" + node }
 
+// presenceChannel carries "a topic gained a node" notices to every node.
+func (b *Bus) presenceChannel() string { return b.rdb.Prefix + ":presence" }
+
 // Subscribe registers c for a tenant's topic on this node.
 func (b *Bus) Subscribe(tenantID, topic string, c Conn) { b.hub.Add(key(tenantID, topic), c) }
 
@@ -82,21 +111,21 @@ func (b *Bus) Online(ctx context.Context, tenantID, topic string) (bool, error) 
 	return len(nodes) > 0, err
 }
 
-// Publish delivers payload to every subscriber of the topic: directly on
-// this node, through the owning nodes' own channels elsewhere.
+// Publish delivers payload to every subscriber of the topic: directly to
+// this node's own subscribers, through the owning nodes' own channels
+// elsewhere.
 func (b *Bus) Publish(ctx context.Context, tenantID, topic string, payload []byte) error {
+	k := key(tenantID, topic)
+	if b.hub.Deliver(k, payload) > 0 && b.OnDeliver != nil {
+		b.OnDeliver(true)
+	}
 	nodes, err := b.nodes(ctx, tenantID, topic)
 	if err != nil {
 		return err
 	}
-	k := key(tenantID, topic)
 	var pipe redis.Pipeliner
 	for _, n := range nodes {
 		if n == b.node {
-			b.hub.Deliver(k, payload)
-			if b.OnDeliver != nil {
-				b.OnDeliver(true)
-			}
 			continue
 		}
 		if pipe == nil {
@@ -117,9 +146,17 @@ func (b *Bus) Publish(ctx context.Context, tenantID, topic string, payload []byt
 	return nil
 }
 
-// nodes lists the live nodes holding a subscriber of the topic, removing
-// entries of nodes that stopped refreshing.
+// nodes lists the live nodes holding a subscriber of the topic, from the
+// cache when fresh, else from Redis (removing entries of nodes that stopped
+// refreshing).
 func (b *Bus) nodes(ctx context.Context, tenantID, topic string) ([]string, error) {
+	k := key(tenantID, topic)
+	b.cacheMu.RLock()
+	c, ok := b.cache[k]
+	b.cacheMu.RUnlock()
+	if ok && time.Since(c.at) < presenceCacheTTL {
+		return c.nodes, nil
+	}
 	pk := b.presenceKey(tenantID, topic)
 	m, err := b.rdb.HGetAll(ctx, pk).Result()
 	if err != nil {
@@ -135,7 +172,25 @@ func (b *Bus) nodes(ctx context.Context, tenantID, topic string) ([]string, erro
 		}
 		out = append(out, node)
 	}
+	b.cacheMu.Lock()
+	if len(b.cache) > 200_000 {
+		clear(b.cache)
+	}
+	b.cache[k] = cachedNodes{nodes: out, at: time.Now()}
+	b.cacheMu.Unlock()
 	return out, nil
+}
+
+func (b *Bus) forget(k string) {
+	b.cacheMu.Lock()
+	delete(b.cache, k)
+	b.cacheMu.Unlock()
+}
+
+func (b *Bus) forgetAll() {
+	b.cacheMu.Lock()
+	clear(b.cache)
+	b.cacheMu.Unlock()
 }
 
 func (b *Bus) announce(ctx context.Context, keys []string) {
@@ -209,7 +264,7 @@ func (b *Bus) receiveForever(ctx context.Context, ready chan struct{}) {
 	backoff := 100 * time.Millisecond
 	first := true
 	for ctx.Err() == nil {
-		ps := b.rdb.Subscribe(ctx, b.nodeChannel(b.node))
+		ps := b.rdb.Subscribe(ctx, b.nodeChannel(b.node), b.presenceChannel())
 		if _, err := ps.Receive(ctx); err != nil {
 			ps.Close()
 			if ctx.Err() != nil {
@@ -220,6 +275,7 @@ func (b *Bus) receiveForever(ctx context.Context, ready chan struct{}) {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
+		b.forgetAll() // notices may have been missed while unsubscribed
 		if first {
 			close(ready)
 			first = false
@@ -238,6 +294,10 @@ func (b *Bus) receiveForever(ctx context.Context, ready chan struct{}) {
 			case m, ok := <-ch:
 				if !ok {
 					break loop
+				}
+				if m.Channel == b.presenceChannel() {
+					b.forget(m.Payload)
+					continue
 				}
 				k, payload, found := strings.Cut(m.Payload, "\n")
 				if !found {

@@ -36,7 +36,9 @@ func (t *wsTransport) Write(b []byte) error {
 
 func (t *wsTransport) Close() error { return t.c.Close() }
 
-var wsConfig = websocket.Config{ReadBufferSize: 1024, WriteBufferSize: 1024}
+// wsConfig keeps idle connections small: 1 KiB read buffers and write
+// buffers taken from a pool only while a frame is written.
+var wsConfig = websocket.Config{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}}
 
 // webchatUpgrade authenticates a visitor before the WebSocket upgrade, so a
 // bad token is a plain 401.

@@ -263,3 +263,42 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestQueuedCustomerSeesPosition: with nobody ready, a handed-off customer
+// waits and is told their place; a reconnecting widget is told again; the
+// customer can leave the queue.
+func TestQueuedCustomerSeesPosition(t *testing.T) {
+	n := apptest.Start(t, "embedded")
+	first := n.Visitor(t, nil)
+	second := n.Visitor(t, nil)
+	for i, tok := range []string{first, second} {
+		ws := n.Dial(t, "/webchat/ws?token="+tok)
+		ws.Await("hello", apptest.Type("hello"))
+		ws.Send(map[string]any{"type": "send", "cid": "c1", "text": "human please"})
+		f := ws.Await("queued", func(f map[string]any) bool { return f["type"] == "session" && f["state"] == "queued" })
+		if f["queue_position"] != float64(i+1) {
+			t.Fatalf("visitor %d: queue position %v, want %d", i+1, f["queue_position"], i+1)
+		}
+		ws.Close()
+	}
+	ws := n.Dial(t, "/webchat/ws?token="+second)
+	ws.Await("hello", apptest.Type("hello"))
+	if f := ws.Await("session", apptest.Type("session")); f["state"] != "queued" || f["queue_position"] != float64(2) {
+		t.Fatalf("after reconnecting: %v", f)
+	}
+	ws.Send(map[string]any{"type": "end"})
+	ws.Await("closed", func(f map[string]any) bool { return f["type"] == "session" && f["state"] == "closed" })
+	sup := n.Login(t, "supervisor")
+	var ov struct {
+		Groups []struct {
+			ID      string `json:"id"`
+			Waiting int    `json:"waiting"`
+		} `json:"groups"`
+	}
+	n.Do(t, "GET", "/api/v1/supervisor/overview", sup, nil).JSON(t, &ov)
+	for _, g := range ov.Groups {
+		if g.ID == "support" && g.Waiting != 1 {
+			t.Fatalf("support queue has %d waiting after one left, want 1", g.Waiting)
+		}
+	}
+}

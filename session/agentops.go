@@ -141,9 +141,7 @@ func (e *Engine) Transfer(ctx context.Context, tenantID, sessionID string, who A
 			return s, errs.Wrap(op, err)
 		}
 		e.released(ctx, tenantID, prevAgent)
-		e.notify.SessionChanged(ctx, s, EvTransferGroup, prevAgent)
-		e.say(ctx, s, SenderSystem, "You are being transferred. Please wait.")
-		if err := e.enqueue(ctx, s, now); err != nil {
+		if err := e.enqueue(ctx, s, now, EvTransferGroup, prevAgent, "You are being transferred. Please wait."); err != nil {
 			return s, errs.Wrap(op, err)
 		}
 		return s, nil
@@ -408,9 +406,7 @@ func (e *Engine) handBack(ctx context.Context, s Session, agentID string) error 
 		return nil
 	}
 	_ = e.queue.Release(ctx, s.TenantID, agentID)
-	e.notify.SessionChanged(ctx, s2, EvRequeued, agentID)
-	e.say(ctx, s2, SenderSystem, "Your agent had to leave; you are next in line for another agent.")
-	return e.enqueue(ctx, s2, enqueuedAt)
+	return e.enqueue(ctx, s2, enqueuedAt, EvRequeued, agentID, "Your agent had to leave; you are next in line for another agent.")
 }
 
 // timerActor is the actor of timeouts; their transitions re-check the
@@ -584,4 +580,22 @@ func (e *Engine) AgentRead(ctx context.Context, tenantID, sessionID string, who 
 	}
 	e.notify.Read(ctx, s, SenderAgent, got)
 	return nil
+}
+
+// QueuePosition is a waiting session's 1-based place in its group's queue
+// and the queue's length (0, 0 when it is not waiting).
+func (e *Engine) QueuePosition(ctx context.Context, s Session) (pos, length int, err error) {
+	if s.State != StateQueued || s.GroupID == "" {
+		return 0, 0, nil
+	}
+	return e.queue.Position(ctx, s.TenantID, s.GroupID, s.ID)
+}
+
+// CurrentSession is the conversation's current session, if any.
+func (e *Engine) CurrentSession(ctx context.Context, tenantID, conversationID string) (Session, bool, error) {
+	s, err := e.store.SessionCurrent(ctx, tenantID, conversationID)
+	if errs.Is(err, errs.NotFound) {
+		return Session{}, false, nil
+	}
+	return s, err == nil, err
 }

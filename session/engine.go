@@ -383,18 +383,22 @@ func (e *Engine) Handoff(ctx context.Context, tenantID, sessionID, groupID, acto
 	if err != nil {
 		return s, errs.Wrap(op, err)
 	}
-	e.notify.SessionChanged(ctx, s, EvHandoff, "")
-	e.say(ctx, s, SenderSystem, "Connecting you to an agent. Please wait.")
-	if err := e.enqueue(ctx, s, now); err != nil {
+	if err := e.enqueue(ctx, s, now, EvHandoff, "", "Connecting you to an agent. Please wait."); err != nil {
 		return s, errs.Wrap(op, err)
 	}
 	return s, nil
 }
 
-func (e *Engine) enqueue(ctx context.Context, s Session, at time.Time) error {
-	if err := e.queue.Enqueue(ctx, acd.Item{TenantID: s.TenantID, SessionID: s.ID, GroupID: s.GroupID, Priority: s.Priority, EnqueuedAt: at}); err != nil {
+// enqueue puts a session that just became queued (event ev) into its
+// group's queue, announces it — after the enqueue, so the customer learns
+// their place — tells the customer note, and routes the group.
+func (e *Engine) enqueue(ctx context.Context, s Session, at time.Time, ev Event, prevAgent, note string) error {
+	err := e.queue.Enqueue(ctx, acd.Item{TenantID: s.TenantID, SessionID: s.ID, GroupID: s.GroupID, Priority: s.Priority, EnqueuedAt: at})
+	e.notify.SessionChanged(ctx, s, ev, prevAgent)
+	if err != nil {
 		return errs.Wrap("enqueue", &errs.Error{Code: errs.Unavailable, Err: err})
 	}
+	e.say(ctx, s, SenderSystem, note)
 	return e.MatchGroup(ctx, s.TenantID, s.GroupID)
 }
 

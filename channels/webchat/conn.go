@@ -78,6 +78,9 @@ func (s *Service) Serve(ctx context.Context, t Transport, cu session.Customer) {
 		return
 	}
 	c.reply(frame{"type": "hello", "conversation_id": conv.ID, "last_seq": conv.LastSeq, "agent_read_seq": conv.AgentReadSeq})
+	if se, ok, err := s.engine.CurrentSession(ctx, cu.TenantID, conv.ID); err == nil && ok && se.State.Open() {
+		c.reply(s.sessionFrame(ctx, se)) // a reloaded widget shows its status at once
+	}
 	// Subscribe after queueing hello, so hello is the first frame; anything
 	// committed in between is delivered by the client's resume.
 	topic := convTopic(cu.Conversation.ID)

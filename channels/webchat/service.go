@@ -249,11 +249,20 @@ func (n notifier) SessionChanged(ctx context.Context, se session.Session, ev ses
 	if !n.ours(se) {
 		return
 	}
+	n.s.publish(ctx, se.TenantID, se.ConversationID, n.s.sessionFrame(ctx, se))
+}
+
+// sessionFrame describes a session to the visitor: its state, the agent's
+// name and, while waiting, the place in the queue.
+func (s *Service) sessionFrame(ctx context.Context, se session.Session) frame {
 	f := frame{"type": "session", "state": se.State}
 	if se.AgentID != "" {
-		f["agent_name"] = n.s.names.AgentName(ctx, se.TenantID, se.AgentID)
+		f["agent_name"] = s.names.AgentName(ctx, se.TenantID, se.AgentID)
 	}
-	n.s.publish(ctx, se.TenantID, se.ConversationID, f)
+	if pos, _, err := s.engine.QueuePosition(ctx, se); err == nil && pos > 0 {
+		f["queue_position"] = pos
+	}
+	return f
 }
 
 func (n notifier) SessionAssigned(ctx context.Context, se session.Session, _ []session.Message) {}

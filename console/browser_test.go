@@ -120,6 +120,8 @@ func TestBrowserAgentHandlesChat(t *testing.T) {
 	run(t, customer, "customer sees the reply",
 		chromedp.WaitVisible(`//div[contains(@class,"chat-msg") and contains(@class,"from-agent") and contains(., "It arrives tomorrow.")]`, chromedp.BySearch),
 	)
+	shoot(t, agent, "console-active")
+	shoot(t, customer, "widget-active")
 	run(t, agent, "agent pins the reply",
 		chromedp.WaitVisible(`#transcript .msg.msg-out:not(.pending) .pin-btn:not([disabled])`, chromedp.ByQuery),
 		chromedp.Click(`#transcript .msg.msg-out:not(.pending) .pin-btn:not([disabled])`, chromedp.ByQuery),
@@ -147,6 +149,23 @@ func TestBrowserAgentHandlesChat(t *testing.T) {
 	ms := n.Do(t, "GET", "/api/v1/sessions/"+out.Sessions[0].ID+"/messages", sup, nil)
 	if !strings.Contains(string(ms.Body), `"pinned":true`) {
 		t.Fatalf("no pinned message stored: %s", ms.Body)
+	}
+}
+
+// shoot saves a screenshot of the page when SWITCHBOARD_TEST_SCREENSHOTS
+// names a directory (for looking at the UI a test drove).
+func shoot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("SWITCHBOARD_TEST_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(dir+"/"+name+".png", png, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
 	}
 }
 

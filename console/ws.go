@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"sync"
 	"time"
@@ -16,25 +17,53 @@ import (
 	"github.com/switchboard-acd/switchboard/session"
 )
 
-// wsTransport adapts a Fiber WebSocket to webchat.Transport.
+// wsTransport adapts a Fiber WebSocket to webchat.Transport. The library
+// recycles its connection object when the handler returns, while writer
+// goroutines and shutdown may still hold the transport: retire, deferred
+// first in the handler, waits for them and turns later calls into no-ops.
 type wsTransport struct {
-	c  *websocket.Conn
-	mu sync.Mutex // serialises writes; guards nothing else
+	c       *websocket.Conn
+	writeMu sync.Mutex   // serialises writes
+	life    sync.RWMutex // held shared while c is used, exclusively by retire
+	dead    bool         // c was handed back to the library; guarded by life
 }
 
+var errRetired = errors.New("websocket: connection closed")
+
 func (t *wsTransport) Read() ([]byte, error) {
-	_, b, err := t.c.ReadMessage()
+	_, b, err := t.c.ReadMessage() // only the handler's goroutine reads
 	return b, err
 }
 
 func (t *wsTransport) Write(b []byte) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.life.RLock()
+	defer t.life.RUnlock()
+	if t.dead {
+		return errRetired
+	}
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
 	_ = t.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return t.c.WriteMessage(websocket.TextMessage, b)
 }
 
-func (t *wsTransport) Close() error { return t.c.Close() }
+// Close closes the socket, which also ends a blocked read or write.
+func (t *wsTransport) Close() error {
+	t.life.RLock()
+	defer t.life.RUnlock()
+	if t.dead {
+		return nil
+	}
+	return t.c.Close()
+}
+
+// retire ends every use of the connection before the handler returns it.
+func (t *wsTransport) retire() {
+	_ = t.Close()
+	t.life.Lock()
+	t.dead = true
+	t.life.Unlock()
+}
 
 // wsConfig keeps idle connections small: 1 KiB read buffers and write
 // buffers taken from a pool only while a frame is written.
@@ -60,7 +89,9 @@ func (s *Server) webchatWS() fiber.Handler {
 		c.SetReadLimit(webchat.MaxFrameBytes)
 		s.d.Metrics.wsConns.WithLabelValues("webchat").Inc()
 		defer s.d.Metrics.wsConns.WithLabelValues("webchat").Dec()
-		s.d.WebChat.Serve(s.base, &wsTransport{c: c}, cu)
+		t := &wsTransport{c: c}
+		defer t.retire()
+		s.d.WebChat.Serve(s.base, t, cu)
 	}, wsConfig)
 }
 
@@ -87,6 +118,7 @@ func (s *Server) agentWS() fiber.Handler {
 		s.d.Metrics.wsConns.WithLabelValues("agent").Inc()
 		defer s.d.Metrics.wsConns.WithLabelValues("agent").Dec()
 		t := &wsTransport{c: c}
+		defer t.retire()
 		ac := realtime.NewSender(t.Write, t.Close, 1024)
 		defer ac.Close()
 		ctx := s.base

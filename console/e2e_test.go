@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/switchboard-acd/switchboard/agents"
 	"github.com/switchboard-acd/switchboard/internal/apptest"
 )
 
@@ -299,6 +301,69 @@ func TestQueuedCustomerSeesPosition(t *testing.T) {
 	for _, g := range ov.Groups {
 		if g.ID == "support" && g.Waiting != 1 {
 			t.Fatalf("support queue has %d waiting after one left, want 1", g.Waiting)
+		}
+	}
+}
+
+// TestTenantsAreIsolated: an agent of one tenant cannot see or touch another
+// tenant's sessions, messages, agents or groups, even with their ids.
+func TestTenantsAreIsolated(t *testing.T) {
+	n := apptest.Start(t, "postgres+redis")
+	ctx := t.Context()
+	if _, err := n.App.DB.ExecContext(ctx, n.App.DB.Rebind(`INSERT INTO tenants (id, name, settings, created_at) VALUES (?, ?, ?, ?)`),
+		"other", "Other Co", "{}", time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.App.Agents.CreateAgent(ctx, "other", agents.NewAgent{Username: "mallory", Password: apptest.Password, Role: agents.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	r := n.Do(t, "POST", "/api/v1/auth/login", "", map[string]string{"tenant": "other", "username": "mallory", "password": apptest.Password})
+	var login struct {
+		Token string `json:"token"`
+	}
+	r.JSON(t, &login)
+	mallory := login.Token
+
+	// A demo conversation with an agent.
+	alice := n.Login(t, "alice")
+	n.Do(t, "PUT", "/api/v1/me/state", alice, map[string]string{"state": "ready"})
+	ws := n.Dial(t, "/webchat/ws?token="+n.Visitor(t, nil))
+	ws.Await("hello", apptest.Type("hello"))
+	ws.Send(map[string]any{"type": "send", "cid": "c1", "text": "agent"})
+	var mine struct {
+		Sessions []struct {
+			ID string `json:"id"`
+		} `json:"sessions"`
+	}
+	waitFor(t, n, func() bool {
+		n.Do(t, "GET", "/api/v1/me/sessions", alice, nil).JSON(t, &mine)
+		return len(mine.Sessions) == 1
+	}, "alice's session")
+	sid := mine.Sessions[0].ID
+	var me struct {
+		ID string `json:"id"`
+	}
+	n.Do(t, "GET", "/api/v1/me", alice, nil).JSON(t, &me)
+
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api/v1/sessions/" + sid},
+		{"GET", "/api/v1/sessions/" + sid + "/messages"},
+		{"POST", "/api/v1/sessions/" + sid + "/close"},
+		{"GET", "/api/v1/agents/" + me.ID},
+		{"PATCH", "/api/v1/groups/support"},
+	} {
+		var body any
+		if tc.method != "GET" {
+			body = map[string]any{}
+		}
+		if r := n.Do(t, tc.method, tc.path, mallory, body); r.Status != 404 {
+			t.Errorf("%s %s by another tenant: %d %s, want 404", tc.method, tc.path, r.Status, r.Body)
+		}
+	}
+	for _, path := range []string{"/api/v1/sessions", "/api/v1/agents", "/api/v1/groups"} {
+		r := n.Do(t, "GET", path, mallory, nil)
+		if r.Status != 200 || strings.Contains(string(r.Body), "alice") || strings.Contains(string(r.Body), sid) || strings.Contains(string(r.Body), `"support"`) {
+			t.Errorf("GET %s by another tenant shows demo data: %d %s", path, r.Status, r.Body)
 		}
 	}
 }

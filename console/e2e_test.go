@@ -2,10 +2,12 @@ package console_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -365,5 +367,37 @@ func TestTenantsAreIsolated(t *testing.T) {
 		if r.Status != 200 || strings.Contains(string(r.Body), "alice") || strings.Contains(string(r.Body), sid) || strings.Contains(string(r.Body), `"support"`) {
 			t.Errorf("GET %s by another tenant shows demo data: %d %s", path, r.Status, r.Body)
 		}
+	}
+}
+
+// TestShutdownClosesWebSockets: a stopping node closes its WebSockets (so
+// clients reconnect elsewhere) and refuses new ones.
+func TestShutdownClosesWebSockets(t *testing.T) {
+	n := apptest.Start(t, "embedded")
+	var conns []*apptest.WS
+	for i := 0; i < 3; i++ {
+		ws := n.Dial(t, "/webchat/ws?token="+n.Visitor(t, nil))
+		ws.Await("hello", apptest.Type("hello"))
+		conns = append(conns, ws)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := n.App.Stop(ctx); err != nil {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("stop: %v\n%s", err, buf[:runtime.Stack(buf, true)])
+	}
+	for i, ws := range conns {
+		select {
+		case _, open := <-ws.Frames():
+			for open {
+				_, open = <-ws.Frames()
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection %d still open after shutdown", i)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v", d)
 	}
 }

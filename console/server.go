@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,16 +42,19 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int
+	// DrainPeriod spreads the closing of WebSockets at shutdown.
+	DrainPeriod time.Duration
 }
 
 // Server holds the Fiber app.
 type Server struct {
 	d   Deps
 	app *fiber.App
-	// base lives as long as the server; cancelling it closes every
-	// WebSocket (hijacked connections are not tracked by Fiber).
+	// base lives as long as the server: the context of WebSocket sessions.
 	base       context.Context
 	cancelBase context.CancelFunc
+	live       liveConns
+	draining   atomic.Bool
 }
 
 // New builds the HTTP server with every route.
@@ -72,11 +76,16 @@ func New(d Deps) *Server {
 // App is the underlying Fiber app (for Listen and tests).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Shutdown stops accepting requests, closes every WebSocket so clients
-// reconnect to another node and resume, and waits for running requests.
+// Shutdown puts the node in lame-duck mode — /readyz answers 503 and new
+// WebSockets are refused — closes the open WebSockets spread over
+// DrainPeriod (clients reconnect to other nodes and resume), then stops the
+// listener and waits for running requests. Fiber counts a hijacked
+// connection as open until its handler ends, hence this order.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	err := s.live.drain(ctx, s.d.DrainPeriod)
 	s.cancelBase()
-	return s.app.ShutdownWithContext(ctx)
+	return errors.Join(err, s.app.ShutdownWithContext(ctx))
 }
 
 func (s *Server) routes() {
@@ -138,6 +147,9 @@ func (s *Server) routes() {
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.draining.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	if err := s.d.Ready(ctx); err != nil {

@@ -47,14 +47,21 @@ func (t *wsTransport) Write(b []byte) error {
 	return t.c.WriteMessage(websocket.TextMessage, b)
 }
 
-// Close closes the socket, which also ends a blocked read or write.
+// Close ends the connection: a close frame (1001, going away), then
+// deadlines in the past, which end the handler's blocked read and any
+// blocked write. The socket itself is closed by fasthttp when the handler
+// returns: closing a hijacked connection from here does nothing.
 func (t *wsTransport) Close() error {
 	t.life.RLock()
 	defer t.life.RUnlock()
 	if t.dead {
 		return nil
 	}
-	return t.c.Close()
+	now := time.Now()
+	// WriteControl may run beside other writes; the net.Conn's deadlines
+	// are safe from any goroutine (the websocket's own setters are not).
+	_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), now.Add(time.Second))
+	return t.c.NetConn().SetDeadline(now)
 }
 
 // retire ends every use of the connection before the handler returns it.
@@ -63,6 +70,79 @@ func (t *wsTransport) retire() {
 	t.life.Lock()
 	t.dead = true
 	t.life.Unlock()
+}
+
+// liveConns are the node's open WebSockets, which Fiber does not track once
+// hijacked; shutdown closes them gradually (lame-duck), so that thousands of
+// clients do not reconnect to the other nodes in the same instant.
+type liveConns struct {
+	mu      sync.Mutex
+	set     map[*wsTransport]struct{} // guarded by mu
+	closing bool                      // guarded by mu
+	empty   chan struct{}             // closed when set empties while closing; guarded by mu
+}
+
+func (l *liveConns) add(t *wsTransport) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return false
+	}
+	if l.set == nil {
+		l.set = map[*wsTransport]struct{}{}
+	}
+	l.set[t] = struct{}{}
+	return true
+}
+
+func (l *liveConns) remove(t *wsTransport) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.set, t)
+	if l.closing && len(l.set) == 0 && l.empty != nil {
+		close(l.empty)
+		l.empty = nil
+	}
+}
+
+// drain refuses new connections, closes the open ones spread over period
+// and waits until their handlers have finished or ctx ends.
+func (l *liveConns) drain(ctx context.Context, period time.Duration) error {
+	l.mu.Lock()
+	l.closing = true
+	conns := make([]*wsTransport, 0, len(l.set))
+	for t := range l.set {
+		conns = append(conns, t)
+	}
+	var empty chan struct{}
+	if len(l.set) > 0 {
+		empty = make(chan struct{})
+		l.empty = empty
+	}
+	l.mu.Unlock()
+	if empty == nil {
+		return nil
+	}
+	step := period / time.Duration(len(conns))
+	for i, t := range conns {
+		_ = t.Close()
+		if step > 0 && i < len(conns)-1 {
+			select {
+			case <-time.After(step):
+			case <-ctx.Done():
+				for _, rest := range conns[i+1:] {
+					_ = rest.Close()
+				}
+				return ctx.Err()
+			}
+		}
+	}
+	select {
+	case <-empty:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // wsConfig keeps idle connections small: 1 KiB read buffers and write
@@ -90,6 +170,10 @@ func (s *Server) webchatWS() fiber.Handler {
 		s.d.Metrics.wsConns.WithLabelValues("webchat").Inc()
 		defer s.d.Metrics.wsConns.WithLabelValues("webchat").Dec()
 		t := &wsTransport{c: c}
+		if !s.live.add(t) {
+			return // shutting down
+		}
+		defer s.live.remove(t)
 		defer t.retire()
 		s.d.WebChat.Serve(s.base, t, cu)
 	}, wsConfig)
@@ -118,12 +202,14 @@ func (s *Server) agentWS() fiber.Handler {
 		s.d.Metrics.wsConns.WithLabelValues("agent").Inc()
 		defer s.d.Metrics.wsConns.WithLabelValues("agent").Dec()
 		t := &wsTransport{c: c}
+		if !s.live.add(t) {
+			return // shutting down
+		}
+		defer s.live.remove(t)
 		defer t.retire()
 		ac := realtime.NewSender(t.Write, t.Close, 1024)
 		defer ac.Close()
 		ctx := s.base
-		stop := context.AfterFunc(ctx, ac.Close)
-		defer stop()
 		s.d.Bus.Subscribe(p.TenantID, agentTopic(p.AgentID), ac)
 		defer s.d.Bus.Unsubscribe(p.TenantID, agentTopic(p.AgentID), ac)
 		if p.Can(agents.RoleSupervisor) {

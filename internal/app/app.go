@@ -51,6 +51,8 @@ type App struct {
 	stopTimers context.CancelFunc
 	wg         sync.WaitGroup
 	ln         net.Listener
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // New builds a node: connections, migrations, seed, wiring. Nothing listens
@@ -104,6 +106,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.Server = console.New(console.Deps{
 		Agents: a.Agents, AgentStore: a.agentDB, Accounts: accounts, Engine: a.Engine, Queue: a.Queue,
 		Bus: a.Bus, WebChat: chat, Metrics: metrics, Log: log, Ready: a.ready, MaxBodyBytes: cfg.MaxBodyBytes,
+		DrainPeriod: min(cfg.ShutdownGrace/3, 5*time.Second),
 	})
 	// The customer side first: a fast agent's reply should rarely overtake
 	// the echo of the message it answers (clients order by seq anyway).
@@ -235,6 +238,11 @@ func (a *App) Addr() string {
 // connections (clients reconnect to other nodes and resume), stop timers,
 // leave pub/sub (withdrawing presence), then close Redis and the database.
 func (a *App) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() { a.stopErr = a.stop(ctx) })
+	return a.stopErr
+}
+
+func (a *App) stop(ctx context.Context) error {
 	var errsOut []error
 	if a.Server != nil && a.ln != nil {
 		errsOut = append(errsOut, a.Server.Shutdown(ctx))

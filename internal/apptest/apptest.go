@@ -43,6 +43,7 @@ func Start(t testing.TB, backend string) *Node {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.WrapupTimeout = time.Hour
+	cfg.ShutdownGrace = 3 * time.Second
 	switch backend {
 	case "postgres+redis":
 		dsn, _ := testenv.PostgresSchema(t)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -77,6 +78,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Idle, "idle", 0, "idle mode: open this many idle customer connections only (≤ 15000 per process)")
 	fs.IntVar(&cfg.ConnOffset, "conn-offset", 0, "idle mode: first global connection index of this process, when several run together")
 	asJSON := fs.Bool("json", false, "also print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -90,6 +92,17 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		cfg.AdminPassword = os.Getenv("SWITCHBOARD_DEMO_PASSWORD")
 	}
 	cfg.Progress = stderr
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	// The first interrupt stops the load and still cleans up (closes the
 	// sessions, signs the agents out); a second one kills the process.

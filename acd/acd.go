@@ -91,9 +91,6 @@ type Queue interface {
 	// Release frees one unit of an agent's capacity (session closed or
 	// transferred away). Releasing an agent at zero load is a no-op.
 	Release(ctx context.Context, tenantID, agentID string) error
-	// Reserve adds one unit of load for a session given to an agent outside
-	// matching (a direct transfer). It does not check capacity.
-	Reserve(ctx context.Context, tenantID, agentID string) error
 
 	// Claim gives an agent one more session outside matching (a direct
 	// transfer, a returning customer's last agent) if and only if they are

@@ -22,6 +22,9 @@ type Metrics struct {
 	wsConns     *prometheus.GaugeVec
 	// Routing observes enqueue→assign latency (seconds).
 	Routing prometheus.Histogram
+	// Deliveries counts realtime events handed to connections, by path
+	// (local: on this node; remote: arrived from another node's publish).
+	Deliveries *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on a fresh registry.
@@ -43,8 +46,11 @@ func NewMetrics() *Metrics {
 			Name: "switchboard_routing_latency_seconds", Help: "Time from a match trigger to a committed assignment.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_realtime_deliveries_total", Help: "Realtime events delivered to this node's connections, by path.",
+		}, []string{"path"}),
 	}
-	r.MustRegister(m.httpReqs, m.httpLatency, m.wsConns, m.Routing,
+	r.MustRegister(m.httpReqs, m.httpLatency, m.wsConns, m.Routing, m.Deliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

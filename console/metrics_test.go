@@ -40,6 +40,7 @@ func TestMetricsAndProbes(t *testing.T) {
 		`switchboard_sessions{state="queued",tenant="demo"}`,
 		`switchboard_queue_length{group="Support",tenant="demo"} 0`,
 		`switchboard_routing_latency_seconds_bucket`,
+		`switchboard_realtime_deliveries_total{path="local"}`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -27,7 +27,6 @@ func (dir) RoutingAgent(_ context.Context, t, id string) (acd.Agent, error) {
 	}
 	return acd.Agent{TenantID: t, ID: id, Groups: []string{"g"}, MaxSessions: 2}, nil
 }
-func (dir) ReadyAgents(context.Context, string) ([]acd.Agent, error)     { return nil, nil }
 func (dir) DefaultGroup(context.Context, string, string) (string, error) { return "g", nil }
 func (dir) GroupExists(_ context.Context, _, g string) (bool, error) {
 	return g == "g" || g == "g2", nil

@@ -103,8 +103,6 @@ type Directory interface {
 	// RoutingAgent returns an agent as the router sees them (groups and
 	// capacity); Load is filled by the engine.
 	RoutingAgent(ctx context.Context, tenantID, agentID string) (acd.Agent, error)
-	// ReadyAgents lists the tenant's agents currently in the ready state.
-	ReadyAgents(ctx context.Context, tenantID string) ([]acd.Agent, error)
 	// DefaultGroup is the group an account's handoffs go to.
 	DefaultGroup(ctx context.Context, tenantID, accountID string) (string, error)
 	// GroupExists reports whether the tenant has the group.

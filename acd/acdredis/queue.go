@@ -257,28 +257,6 @@ func (q *Queue) Release(ctx context.Context, tenantID, agentID string) error {
 		[]any{q.Clock.Now().UnixMicro()})
 }
 
-// Reserve counts a session given to an agent outside matching (a direct
-// transfer) without checking capacity; matching then skips the agent until
-// enough is released. It returns ErrUnknownAgent for an agent routing holds
-// no state for, so that the transfer does not silently go uncounted.
-func (q *Queue) Reserve(ctx context.Context, tenantID, agentID string) error {
-	const op = "acdredis.Reserve"
-	if err := checkTenant(op, tenantID); err != nil {
-		return err
-	}
-	if agentID == "" {
-		return errs.E(op, errs.Invalid, "agent id is empty")
-	}
-	code, err := scriptReserve.Run(ctx, q.c, []string{q.keys(tenantID).agent(agentID)}).Int64()
-	if err != nil {
-		return redisErr(op, fmt.Errorf("reserve agent %s: %w", agentID, err))
-	}
-	if err := codeErr(code); err != nil {
-		return errs.Wrap(op, fmt.Errorf("reserve agent %s: %w", agentID, err))
-	}
-	return nil
-}
-
 // Claim implements acd.Queue.
 func (q *Queue) Claim(ctx context.Context, tenantID, agentID string) (bool, error) {
 	const op = "acdredis.Claim"

@@ -130,7 +130,6 @@ func TestUnknownAgent(t *testing.T) {
 		ctx := t.Context()
 		for name, err := range map[string]error{
 			"Release": q.Release(ctx, "t", "ghost"),
-			"Reserve": q.Reserve(ctx, "t", "ghost"),
 		} {
 			if !errors.Is(err, acdredis.ErrUnknownAgent) || !errs.Is(err, errs.NotFound) {
 				t.Errorf("%s: err = %v, want ErrUnknownAgent (not_found)", name, err)
@@ -194,8 +193,8 @@ func TestMatchGroupBeyondCandidates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := q.Reserve(ctx, "t", fmt.Sprintf("busy%03d", i)); err != nil {
-				t.Fatal(err)
+			if ok, err := q.Claim(ctx, "t", fmt.Sprintf("busy%03d", i)); err != nil || !ok {
+				t.Fatalf("claim: %v, %v", ok, err)
 			}
 		}
 		if err := q.AgentReady(ctx, acd.Agent{TenantID: "t", ID: "free", Groups: []string{"g2"}, MaxSessions: 2, IdleSince: t0}); err != nil {

@@ -34,10 +34,6 @@ var (
 	releaseLua    string
 	scriptRelease = redis.NewScript(releaseLua)
 
-	//go:embed lua/reserve.lua
-	reserveLua    string
-	scriptReserve = redis.NewScript(reserveLua)
-
 	//go:embed lua/claim.lua
 	claimLua    string
 	scriptClaim = redis.NewScript(claimLua)

@@ -44,7 +44,6 @@ func Run(t *testing.T, newQueue func(t *testing.T) acd.Queue) {
 		{"ReleaseThenMatchAgentOldestAcrossGroups", testReleaseThenMatchAgent},
 		{"MatchAgentPriorityAcrossGroups", testMatchAgentPriorityAcrossGroups},
 		{"ReleaseAtZeroIsNoop", testReleaseAtZeroIsNoop},
-		{"ReserveCountsAgainstCapacity", testReserve},
 		{"ClaimChecksReadinessAndCapacity", testClaim},
 		{"AgentReadyChangesGroups", testAgentReadyChangesGroups},
 		{"RequeueWithOriginalTimeGoesToHead", testRequeue},
@@ -364,8 +363,9 @@ func testNotReadyGetsNothing(t *testing.T, q acd.Queue) {
 		t.Errorf("MatchAgent gave a not-ready agent %v", got)
 	}
 	// Release must not make a not-ready agent available again.
-	ok(t, q.Reserve(t.Context(), "t1", "a1"))
-	ok(t, q.Release(t.Context(), "t1", "a1"))
+	ready(t, q, "t1", "a1", 3, 1, b, "g") // holding one session...
+	ok(t, q.AgentNotReady(t.Context(), "t1", "a1"))
+	ok(t, q.Release(t.Context(), "t1", "a1")) // ...which ends while not ready
 	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 0 {
 		t.Errorf("after Release, MatchGroup gave a not-ready agent %v", got)
 	}
@@ -437,29 +437,6 @@ func testReleaseAtZeroIsNoop(t *testing.T, q acd.Queue) {
 	}
 	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 0 {
 		t.Errorf("releases at zero load raised capacity: MatchGroup gave %v", got)
-	}
-}
-
-func testReserve(t *testing.T, q acd.Queue) {
-	b := base()
-	ready(t, q, "t1", "a1", 2, 0, b, "g")
-	ok(t, q.Reserve(t.Context(), "t1", "a1")) // a direct transfer
-	for i := range 3 {
-		enqueue(t, q, "t1", "g", fmt.Sprintf("s%d", i), 0, b.Add(time.Duration(i)*time.Second))
-	}
-	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 1 {
-		t.Errorf("MatchGroup gave %v, want one (capacity 2, one reserved)", got)
-	}
-	// Reserve does not check capacity; the agent is then over it until
-	// two releases.
-	ok(t, q.Reserve(t.Context(), "t1", "a1"))
-	ok(t, q.Release(t.Context(), "t1", "a1"))
-	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 0 {
-		t.Errorf("agent at capacity got %v", got)
-	}
-	ok(t, q.Release(t.Context(), "t1", "a1"))
-	if got := matchGroup(t, q, "t1", "g", 10); len(got) != 1 {
-		t.Errorf("MatchGroup gave %v, want one after two releases", got)
 	}
 }
 

@@ -102,6 +102,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	chat := webchat.NewService(accounts, a.Engine, a.Bus, webchat.NewSigner([]byte(secret)), dir, clk, log)
 	metrics := console.NewMetrics()
 	a.Engine.OnRouted = func(_, took time.Duration) { metrics.Routing.Observe(took.Seconds()) }
+	local, remote := metrics.Deliveries.WithLabelValues("local"), metrics.Deliveries.WithLabelValues("remote")
+	a.Bus.OnDeliver = func(isLocal bool) {
+		if isLocal {
+			local.Inc()
+		} else {
+			remote.Inc()
+		}
+	}
 	metrics.Registry.MustRegister(newStateCollector(a.agentDB, a.Engine.Store(), a.Queue))
 	a.Server = console.New(console.Deps{
 		Agents: a.Agents, AgentStore: a.agentDB, Accounts: accounts, Engine: a.Engine, Queue: a.Queue,
@@ -191,6 +199,25 @@ func (a *App) rebuildRouting(ctx context.Context) error {
 	return nil
 }
 
+// purgeTokens deletes expired login tokens every interval; any node may
+// do it, the deletes are idempotent.
+func (a *App) purgeTokens(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.agentDB.TokenDeleteExpired(ctx, time.Now().UTC()); err != nil {
+				a.Log.Warn("purge expired tokens", "err", err)
+			} else if n > 0 {
+				a.Log.Info("purged expired tokens", "count", n)
+			}
+		}
+	}
+}
+
 func (a *App) ready(ctx context.Context) error {
 	if err := a.DB.PingContext(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
@@ -209,8 +236,9 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopTimers = cancel
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.Engine.RunTimers(tctx, time.Second) }()
+	go func() { defer a.wg.Done(); a.purgeTokens(tctx, time.Hour) }()
 	ln, err := net.Listen("tcp", a.Cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.Cfg.HTTPAddr, err)

@@ -52,20 +52,6 @@ func routingAgent(a agents.Agent) acd.Agent {
 	return acd.Agent{TenantID: a.TenantID, ID: a.ID, Groups: groups, MaxSessions: a.MaxSessions, IdleSince: a.StateSince}
 }
 
-func (d *directory) ReadyAgents(ctx context.Context, tenantID string) ([]acd.Agent, error) {
-	as, err := d.agents.AgentList(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	var out []acd.Agent
-	for _, a := range as {
-		if a.State == agents.StateReady && !a.Disabled {
-			out = append(out, routingAgent(a))
-		}
-	}
-	return out, nil
-}
-
 func (d *directory) DefaultGroup(ctx context.Context, tenantID, accountID string) (string, error) {
 	acct, err := d.accounts.AccountGet(ctx, tenantID, accountID)
 	if err != nil {

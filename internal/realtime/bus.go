@@ -105,12 +105,6 @@ func (b *Bus) Subscribe(tenantID, topic string, c Conn) { b.hub.Add(key(tenantID
 // Unsubscribe removes c from a tenant's topic on this node.
 func (b *Bus) Unsubscribe(tenantID, topic string, c Conn) { b.hub.Remove(key(tenantID, topic), c) }
 
-// Online reports whether a topic has a live subscriber on any node.
-func (b *Bus) Online(ctx context.Context, tenantID, topic string) (bool, error) {
-	nodes, err := b.nodes(ctx, tenantID, topic)
-	return len(nodes) > 0, err
-}
-
 // Publish delivers payload to every subscriber of the topic: directly to
 // this node's own subscribers, through the owning nodes' own channels
 // elsewhere.

@@ -110,14 +110,6 @@ func (h *Hub) Deliver(key string, payload []byte) int {
 	return n
 }
 
-// Count is the number of local subscribers of key.
-func (h *Hub) Count(key string) int {
-	s := h.shard(key)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.topics[key])
-}
-
 // Keys lists every key with a local subscriber (for presence refresh).
 func (h *Hub) Keys() []string {
 	var out []string

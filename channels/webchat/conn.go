@@ -107,7 +107,7 @@ func (c *conn) handle(ctx context.Context, b []byte) {
 			c.fail(errs.Invalid, "send needs a cid", "")
 			return
 		}
-		_, err := c.s.Send(ctx, c.cu, f.CID, f.Text, func(ack Ack) {
+		_, err := c.s.Send(realtime.WithOrigin(ctx, c), c.cu, f.CID, f.Text, func(ack Ack) {
 			c.reply(frame{"type": "ack", "cid": ack.CID, "id": ack.ID, "seq": ack.Seq, "duplicate": ack.Duplicate})
 		})
 		if err != nil {

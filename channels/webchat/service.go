@@ -229,7 +229,14 @@ func convTopic(conversationID string) string { return "conv:" + conversationID }
 // frame is a server frame.
 type frame map[string]any
 
-func (s *Service) publish(ctx context.Context, tenantID, conversationID string, f frame) {
+// publish sends a frame to the visitor's connections. Only the echo of a
+// visitor's own message skips the connection it came from (which has its
+// ack); every other frame reaches all of them, so the origin mark is
+// dropped here unless echo is set.
+func (s *Service) publish(ctx context.Context, tenantID, conversationID string, f frame, echo bool) {
+	if !echo {
+		ctx = realtime.WithOrigin(ctx, nil)
+	}
 	b, _ := json.Marshal(f)
 	if err := s.bus.Publish(ctx, tenantID, convTopic(conversationID), b); err != nil {
 		s.log.Warn("publish to visitor", "conversation", conversationID, "err", err)
@@ -249,7 +256,7 @@ func (n notifier) SessionChanged(ctx context.Context, se session.Session, ev ses
 	if !n.ours(se) {
 		return
 	}
-	n.s.publish(ctx, se.TenantID, se.ConversationID, n.s.sessionFrame(ctx, se))
+	n.s.publish(ctx, se.TenantID, se.ConversationID, n.s.sessionFrame(ctx, se), false)
 }
 
 // sessionFrame describes a session to the visitor: its state, the agent's
@@ -271,7 +278,7 @@ func (n notifier) MessageCreated(ctx context.Context, se session.Session, m sess
 	if !n.ours(se) {
 		return
 	}
-	n.s.publish(ctx, se.TenantID, se.ConversationID, frame{"type": "message", "message": n.s.wire(ctx, m)})
+	n.s.publish(ctx, se.TenantID, se.ConversationID, frame{"type": "message", "message": n.s.wire(ctx, m)}, m.Direction == session.Inbound)
 }
 
 func (n notifier) MessageUpdated(ctx context.Context, se session.Session, m session.Message) {}
@@ -281,12 +288,12 @@ func (n notifier) Typing(ctx context.Context, se session.Session, from session.S
 		return
 	}
 	n.s.publish(ctx, se.TenantID, se.ConversationID, frame{"type": "typing", "on": on,
-		"name": n.s.names.AgentName(ctx, se.TenantID, se.AgentID)})
+		"name": n.s.names.AgentName(ctx, se.TenantID, se.AgentID)}, false)
 }
 
 func (n notifier) Read(ctx context.Context, se session.Session, by session.SenderKind, seq int64) {
 	if !n.ours(se) || by != session.SenderAgent {
 		return
 	}
-	n.s.publish(ctx, se.TenantID, se.ConversationID, frame{"type": "read", "seq": seq})
+	n.s.publish(ctx, se.TenantID, se.ConversationID, frame{"type": "read", "seq": seq}, false)
 }

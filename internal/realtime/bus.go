@@ -110,7 +110,8 @@ func (b *Bus) Unsubscribe(tenantID, topic string, c Conn) { b.hub.Remove(key(ten
 // elsewhere.
 func (b *Bus) Publish(ctx context.Context, tenantID, topic string, payload []byte) error {
 	k := key(tenantID, topic)
-	if b.hub.Deliver(k, payload) > 0 && b.OnDeliver != nil {
+	origin, _ := ctx.Value(originKey{}).(Conn)
+	if b.hub.deliver(k, payload, origin) > 0 && b.OnDeliver != nil {
 		b.OnDeliver(true)
 	}
 	nodes, err := b.nodes(ctx, tenantID, topic)
@@ -138,6 +139,15 @@ func (b *Bus) Publish(ctx context.Context, tenantID, topic string, payload []byt
 		}
 	}
 	return nil
+}
+
+type originKey struct{}
+
+// WithOrigin marks ctx as carrying a request from connection c: events it
+// causes are not echoed back to c, which already has its answer (the ack),
+// while the same client's other connections still get them.
+func WithOrigin(ctx context.Context, c Conn) context.Context {
+	return context.WithValue(ctx, originKey{}, c)
 }
 
 // nodes lists the live nodes holding a subscriber of the topic, from the

@@ -106,3 +106,26 @@ func TestBusAcrossNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestOriginIsNotEchoed: an event caused by a connection's own request
+// reaches the client's other connections, not that one.
+func TestOriginIsNotEchoed(t *testing.T) {
+	b := startBus(t, "node-a", nil, "embedded")
+	tab1, tab2 := make(collect, 4), make(collect, 4)
+	b.Subscribe("t1", "conv:1", tab1)
+	b.Subscribe("t1", "conv:1", tab2)
+	if err := b.Publish(WithOrigin(t.Context(), tab1), "t1", "conv:1", []byte("echo")); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, tab2, "echo")
+	select {
+	case m := <-tab1:
+		t.Fatalf("the origin got its own echo %q", m)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := b.Publish(WithOrigin(t.Context(), nil), "t1", "conv:1", []byte("all")); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, tab1, "all")
+	receive(t, tab2, "all")
+}

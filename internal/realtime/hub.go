@@ -92,13 +92,18 @@ func (h *Hub) Remove(key string, c Conn) bool {
 
 // Deliver sends payload to every local subscriber of key and returns how
 // many accepted it.
-func (h *Hub) Deliver(key string, payload []byte) int {
+func (h *Hub) Deliver(key string, payload []byte) int { return h.deliver(key, payload, nil) }
+
+// deliver is Deliver leaving out one connection (the origin of the event).
+func (h *Hub) deliver(key string, payload []byte, except Conn) int {
 	s := h.shard(key)
 	s.mu.RLock()
 	set := s.topics[key]
 	conns := make([]Conn, 0, len(set))
 	for c := range set {
-		conns = append(conns, c)
+		if c != except {
+			conns = append(conns, c)
+		}
 	}
 	s.mu.RUnlock()
 	n := 0

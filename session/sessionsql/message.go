@@ -75,7 +75,9 @@ func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m ses
 	}
 	err = s.getPrepared(ctx, &row, `WITH cur AS (
 			SELECT `+prefixed("s", sessionColumns)+` FROM conversations c
-			JOIN sessions s ON s.tenant_id = c.tenant_id AND s.id = c.current_session_id
+			-- A primary-key lookup: joined plainly, the planner walks every
+			-- open session of the tenant through sessions_state instead.
+			JOIN LATERAL (SELECT * FROM sessions s WHERE s.tenant_id = c.tenant_id AND s.id = c.current_session_id OFFSET 0) s ON TRUE
 			WHERE c.tenant_id = ? AND c.id = ? AND s.state IN ('bot', 'queued', 'offered', 'active')
 			FOR UPDATE OF c),
 		c AS (UPDATE conversations SET last_seq = last_seq + 1, last_contact_at = ? FROM cur

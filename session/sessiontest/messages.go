@@ -688,3 +688,79 @@ func testMessageAppendOpen(t *testing.T, f *fixture) {
 	_, _, err = f.s.MessageAppendOpen(f.ctx, other)
 	wantCode(t, "MessageAppendOpen from another tenant", err, errs.NotFound)
 }
+
+// testMessageAppendOpenConcurrent: many writers on several conversations,
+// each message sent twice with its client id (a client retrying). Every
+// client id is stored once, each conversation's seqs are 1..n without gaps,
+// and each message lands in its conversation's open session.
+func testMessageAppendOpenConcurrent(t *testing.T, f *fixture) {
+	const convs, writers, each = 6, 4, 10
+	type target struct {
+		conv session.Conversation
+		sid  string
+	}
+	targets := make([]target, convs)
+	for i := range targets {
+		conv := f.conversation(TenantA, "acc1", fmt.Sprintf("ext%d", i))
+		s := f.insertSession(conv, fmt.Sprintf("s%d", i), func(s *session.Session) { s.State = session.StateActive })
+		if err := f.s.ConversationSetCurrent(f.ctx, TenantA, conv.ID, s.ID, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		targets[i] = target{conv, s.ID}
+	}
+	var (
+		mu     sync.Mutex
+		stored = map[string]session.Message{} // client id → first answer; guarded by mu
+	)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for c, tg := range targets {
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				for i := range each {
+					cid := fmt.Sprintf("c%d-w%d-%d", c, w, i)
+					for attempt := range 2 {
+						m := newMessage(tg.conv, "", fmt.Sprintf("%s-%d", cid, attempt), cid, cid)
+						got, se, err := f.s.MessageAppendOpen(f.ctx, m)
+						if attempt == 1 {
+							if !errs.Is(err, errs.Duplicate) {
+								t.Errorf("%s again: %v, want duplicate", cid, err)
+							}
+							continue
+						}
+						if err != nil {
+							t.Errorf("%s: %v", cid, err)
+							return
+						}
+						if se.ID != tg.sid || got.SessionID != tg.sid {
+							t.Errorf("%s landed in session %s/%s, want %s", cid, se.ID, got.SessionID, tg.sid)
+						}
+						mu.Lock()
+						stored[cid] = got
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	for _, tg := range targets {
+		ms, err := f.s.MessageListAfter(f.ctx, TenantA, tg.conv.ID, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != writers*each {
+			t.Fatalf("conversation %s has %d messages, want %d", tg.conv.ID, len(ms), writers*each)
+		}
+		for i, m := range ms {
+			if m.Seq != int64(i+1) {
+				t.Fatalf("conversation %s: message %d has seq %d", tg.conv.ID, i, m.Seq)
+			}
+			if s := stored[m.ClientMsgID]; s.ID != m.ID || s.Seq != m.Seq {
+				t.Errorf("%s stored as %s/%d, answered %s/%d", m.ClientMsgID, m.ID, m.Seq, s.ID, s.Seq)
+			}
+		}
+	}
+}

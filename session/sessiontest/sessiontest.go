@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MessageAppendConcurrent", testMessageAppendConcurrent},
 		{"MessageAppendDuplicate", testMessageAppendDuplicate},
 		{"MessageAppendOpen", testMessageAppendOpen},
+		{"MessageAppendOpenConcurrent", testMessageAppendOpenConcurrent},
 		{"SessionCurrent", testSessionCurrent},
 		{"ConversationOpenSession", testConversationOpenSession},
 		{"MessageAppendRollback", testMessageAppendRollback},

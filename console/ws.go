@@ -30,11 +30,13 @@ type wsTransport struct {
 
 var errRetired = errors.New("websocket: connection closed")
 
+// Read implements webchat.Transport.
 func (t *wsTransport) Read() ([]byte, error) {
 	_, b, err := t.c.ReadMessage() // only the handler's goroutine reads
 	return b, err
 }
 
+// Write implements webchat.Transport; writes are serialised.
 func (t *wsTransport) Write(b []byte) error {
 	t.life.RLock()
 	defer t.life.RUnlock()

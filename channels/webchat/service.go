@@ -252,6 +252,7 @@ type notifier struct{ s *Service }
 
 func (n notifier) ours(se session.Session) bool { return se.Channel == string(channels.WebChat) }
 
+// SessionChanged implements session.Notifier: the visitor sees the state.
 func (n notifier) SessionChanged(ctx context.Context, se session.Session, ev session.Event, prevAgentID string) {
 	if !n.ours(se) {
 		return
@@ -272,8 +273,10 @@ func (s *Service) sessionFrame(ctx context.Context, se session.Session) frame {
 	return f
 }
 
+// SessionAssigned implements session.Notifier; SessionChanged tells the visitor.
 func (n notifier) SessionAssigned(ctx context.Context, se session.Session, _ []session.Message) {}
 
+// MessageCreated implements session.Notifier: the message reaches every tab.
 func (n notifier) MessageCreated(ctx context.Context, se session.Session, m session.Message) {
 	if !n.ours(se) {
 		return
@@ -281,8 +284,10 @@ func (n notifier) MessageCreated(ctx context.Context, se session.Session, m sess
 	n.s.publish(ctx, se.TenantID, se.ConversationID, frame{"type": "message", "message": n.s.wire(ctx, m)}, m.Direction == session.Inbound)
 }
 
+// MessageUpdated implements session.Notifier; pins are agent-side only.
 func (n notifier) MessageUpdated(ctx context.Context, se session.Session, m session.Message) {}
 
+// Typing implements session.Notifier: the agent's typing reaches the visitor.
 func (n notifier) Typing(ctx context.Context, se session.Session, from session.SenderKind, on bool) {
 	if !n.ours(se) || from != session.SenderAgent {
 		return
@@ -291,6 +296,7 @@ func (n notifier) Typing(ctx context.Context, se session.Session, from session.S
 		"name": n.s.names.AgentName(ctx, se.TenantID, se.AgentID)}, false)
 }
 
+// Read implements session.Notifier: the agent side's read watermark.
 func (n notifier) Read(ctx context.Context, se session.Session, by session.SenderKind, seq int64) {
 	if !n.ours(se) || by != session.SenderAgent {
 		return

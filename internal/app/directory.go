@@ -33,6 +33,7 @@ func newDirectory(a agents.Store, c channels.AccountStore) *directory {
 	return &directory{agents: a, accounts: c, names: map[string]nameEntry{}}
 }
 
+// RoutingAgent implements session.Directory; disabled agents are refused.
 func (d *directory) RoutingAgent(ctx context.Context, tenantID, agentID string) (acd.Agent, error) {
 	a, err := d.agents.AgentGet(ctx, tenantID, agentID)
 	if err != nil {
@@ -52,6 +53,7 @@ func routingAgent(a agents.Agent) acd.Agent {
 	return acd.Agent{TenantID: a.TenantID, ID: a.ID, Groups: groups, MaxSessions: a.MaxSessions, IdleSince: a.StateSince}
 }
 
+// DefaultGroup implements session.Directory: the account's group, else the tenant's first.
 func (d *directory) DefaultGroup(ctx context.Context, tenantID, accountID string) (string, error) {
 	acct, err := d.accounts.AccountGet(ctx, tenantID, accountID)
 	if err != nil {
@@ -70,6 +72,7 @@ func (d *directory) DefaultGroup(ctx context.Context, tenantID, accountID string
 	return gs[0].ID, nil
 }
 
+// GroupExists implements session.Directory.
 func (d *directory) GroupExists(ctx context.Context, tenantID, groupID string) (bool, error) {
 	_, err := d.agents.GroupGet(ctx, tenantID, groupID)
 	if errs.Is(err, errs.NotFound) {
@@ -78,6 +81,7 @@ func (d *directory) GroupExists(ctx context.Context, tenantID, groupID string) (
 	return err == nil, err
 }
 
+// ReasonCheck implements session.Directory: leaf codes of the current tree, once each.
 func (d *directory) ReasonCheck(ctx context.Context, tenantID string, codes []string) (int, error) {
 	const op = "check reasons"
 	t, err := d.agents.ReasonTreeCurrent(ctx, tenantID)

@@ -105,6 +105,9 @@ type SessionFilter struct {
 	States  []State
 	AgentID string
 	GroupID string
+	// After continues a listing after the last session of the previous
+	// page (results are ordered newest first); nil starts at the newest.
+	After *Session
 	// Limit caps the result (default 100, max 1000).
 	Limit int
 }

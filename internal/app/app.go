@@ -162,9 +162,18 @@ func (a *App) rebuildRouting(ctx context.Context) error {
 	}
 	store := a.Engine.Store()
 	for _, t := range ts {
-		queued, err := store.SessionList(ctx, t.ID, session.SessionFilter{States: []session.State{session.StateQueued}, Limit: 1000})
-		if err != nil {
-			return err
+		var queued []session.Session
+		f := session.SessionFilter{States: []session.State{session.StateQueued}, Limit: 1000}
+		for {
+			page, err := store.SessionList(ctx, t.ID, f)
+			if err != nil {
+				return err
+			}
+			queued = append(queued, page...)
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = &page[len(page)-1]
 		}
 		for _, s := range queued {
 			at := s.CreatedAt

@@ -125,6 +125,11 @@ func (s *Store) SessionList(ctx context.Context, tenantID string, f session.Sess
 		query += ` AND group_id = ?`
 		args = append(args, f.GroupID)
 	}
+	if f.After != nil {
+		query += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		at := dbTime(f.After.CreatedAt)
+		args = append(args, at, at, f.After.ID)
+	}
 	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, clampLimit(f.Limit))
 	query, args, err := sqlx.In(query, args...)

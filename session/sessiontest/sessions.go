@@ -2,6 +2,7 @@ package sessiontest
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -334,4 +335,42 @@ func testSessionCurrent(t *testing.T, f *fixture) {
 	}
 	_, err = f.s.SessionCurrent(f.ctx, TenantA, conv.ID)
 	wantCode(t, "SessionCurrent after clearing", err, errs.NotFound)
+}
+
+// testSessionListPaging: paging with After visits every session once, in
+// order, also when several sessions share a creation time.
+func testSessionListPaging(t *testing.T, f *fixture) {
+	conv := f.conversation(TenantA, "acc1", "ext1")
+	want := map[string]bool{}
+	for i := 0; i < 7; i++ {
+		id := fmt.Sprintf("s%d", i)
+		f.insertSession(conv, id, func(s *session.Session) { s.CreatedAt = at(time.Duration(i/3) * time.Minute) })
+		want[id] = true
+	}
+	seen := map[string]bool{}
+	filter := session.SessionFilter{Limit: 2}
+	var last *session.Session
+	for pages := 0; pages < 10; pages++ {
+		page, err := f.s.SessionList(f.ctx, TenantA, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page {
+			if seen[s.ID] {
+				t.Fatalf("session %s listed twice", s.ID)
+			}
+			if last != nil && (s.CreatedAt.After(last.CreatedAt) || (s.CreatedAt.Equal(last.CreatedAt) && s.ID > last.ID)) {
+				t.Fatalf("session %s out of order after %s", s.ID, last.ID)
+			}
+			seen[s.ID] = true
+			last = &s
+		}
+		if len(page) < filter.Limit {
+			break
+		}
+		filter.After = &page[len(page)-1]
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("paging visited %d sessions, want %d", len(seen), len(want))
+	}
 }

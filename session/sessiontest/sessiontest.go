@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SessionUpdate", testSessionUpdate},
 		{"SessionTouch", testSessionTouch},
 		{"SessionList", testSessionList},
+		{"SessionListPaging", testSessionListPaging},
 		{"SessionListDue", testSessionListDue},
 		{"SessionCountByState", testSessionCountByState},
 		{"Events", testEvents},

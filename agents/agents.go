@@ -10,6 +10,8 @@
 package agents
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 )
 
@@ -107,6 +109,11 @@ type Agent struct {
 type Skill struct {
 	GroupID     string `json:"group_id"`
 	Proficiency int    `json:"proficiency"` // 1 (novice) .. 5 (expert)
+	// Weight is the agent's share of the group's sessions when the group
+	// routes by the weighted strategy: an agent with weight 3 is offered
+	// three sessions for every one of an agent with weight 1. 1..100; 0 on
+	// input takes DefaultSkillWeight (see Skill.Normalize).
+	Weight int `json:"weight"`
 }
 
 // Group is a skill group: a queue sessions wait in and the settings that
@@ -122,8 +129,86 @@ type Group struct {
 	// as answered in service level.
 	SLThresholdSec int `json:"sl_threshold_sec"`
 	// MaxQueue caps the number of waiting sessions; 0 means unlimited.
-	MaxQueue  int       `json:"max_queue"`
-	CreatedAt time.Time `json:"created_at"`
+	MaxQueue int `json:"max_queue"`
+	// FallbackStrategy chooses the agent when Strategy cannot: a sticky
+	// session whose last agent did not become free within StickyWaitSec.
+	// Any strategy but sticky.
+	FallbackStrategy string `json:"fallback_strategy"`
+	// Weight scales the urgency of this group's waiting sessions against
+	// other groups' when an agent who serves several frees a slot: higher
+	// is served sooner. (0, 100].
+	Weight float64 `json:"weight"`
+	// PriorityStepSec is the aging rate: every PriorityStepSec seconds of
+	// waiting count as one more priority level, so long waiters overtake
+	// fresh VIP sessions eventually. 0 turns aging off.
+	PriorityStepSec int `json:"priority_step_sec"`
+	// MaxWaitSec is how long a session may wait before OverflowAction
+	// applies; 0 means no limit.
+	MaxWaitSec int `json:"max_wait_sec"`
+	// OverflowAction is what happens to a session that waited MaxWaitSec:
+	// "" (it keeps waiting), OverflowToGroup (it moves to OverflowGroupID)
+	// or OverflowWithMessage (the customer gets BusyMessage).
+	OverflowAction string `json:"overflow_action"`
+	// OverflowGroupID is the group sessions move to; set exactly when
+	// OverflowAction is OverflowToGroup.
+	OverflowGroupID string `json:"overflow_group_id"`
+	// StickyWaitSec is how long a sticky session waits for its last agent
+	// before FallbackStrategy picks another.
+	StickyWaitSec int `json:"sticky_wait_sec"`
+	// RingStepSec is how long the skills strategy offers to one proficiency
+	// ring before widening to the next lower one.
+	RingStepSec int `json:"ring_step_sec"`
+	// OfferTimeoutSec is how long an agent has to accept an offered
+	// session; 0 assigns without asking.
+	OfferTimeoutSec int `json:"offer_timeout_sec"`
+	// MaxMissedOffers is how many offers in a row an agent may let time out
+	// before routing sets them not ready; 0 never does.
+	MaxMissedOffers int `json:"max_missed_offers"`
+	// Hours are the business hours in the canonical text of
+	// acd.ParseHours; "" means always open.
+	Hours HoursJSON `json:"hours"`
+	// OffHoursMessage is what a customer who reaches the group outside
+	// Hours is told.
+	OffHoursMessage string `json:"off_hours_message"`
+	// BusyMessage is what the customer is told when the group cannot take
+	// the session (overflow with OverflowWithMessage).
+	BusyMessage string    `json:"busy_message"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// The overflow actions of a group.
+const (
+	OverflowToGroup     = "group"   // move the session to another group's queue
+	OverflowWithMessage = "message" // answer with the busy message, leave the queue
+)
+
+// HoursJSON is business hours as JSON text; "" means always open. It is a
+// string so Group stays comparable and maps to a TEXT column as it is, yet
+// it appears in the API as the JSON object itself, or null when empty,
+// rather than as a string holding JSON.
+type HoursJSON string
+
+// MarshalJSON writes the hours object, or null for always open.
+func (h HoursJSON) MarshalJSON() ([]byte, error) {
+	if h == "" {
+		return []byte("null"), nil
+	}
+	return []byte(h), nil
+}
+
+// UnmarshalJSON keeps the value as compact JSON text; null is always open.
+// Whether the text is valid business hours is Group.Validate's to say.
+func (h *HoursJSON) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*h = ""
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return err
+	}
+	*h = HoursJSON(buf.String())
+	return nil
 }
 
 // Token is a stored login token. Only the SHA-256 of the token is kept, so

@@ -82,7 +82,7 @@ type Principal struct {
 func (p Principal) Can(least Role) bool { return p.Role.AtLeast(least) }
 
 // NewAgent is the input for creating an account. Zero values get defaults:
-// display name = username, role = agent, max sessions = 3.
+// display name = username, role = agent, max sessions = 3, skill weight = 1.
 type NewAgent struct {
 	Username    string  `json:"username"`
 	DisplayName string  `json:"display_name"`
@@ -158,7 +158,7 @@ func (s *Service) CreateAgent(ctx context.Context, tenantID string, in NewAgent)
 		MaxSessions: in.MaxSessions,
 		State:       StateOffline,
 		StateSince:  now,
-		Skills:      in.Skills,
+		Skills:      NormalizeSkills(in.Skills),
 		CreatedAt:   now,
 	}
 	if a.DisplayName == "" {

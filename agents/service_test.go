@@ -39,7 +39,8 @@ func newFixture(t *testing.T) fixture {
 		if _, err := st.TenantCreate(t.Context(), agents.Tenant{ID: id, Name: id, CreatedAt: start}); err != nil {
 			t.Fatal(err)
 		}
-		g := agents.Group{TenantID: id, ID: "sales", Name: "Sales", Strategy: agents.DefaultStrategy, SLThresholdSec: 20, CreatedAt: start}
+		g := agents.NewGroup(id, "sales", "Sales")
+		g.CreatedAt = start
 		if _, err := st.GroupCreate(t.Context(), g); err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func TestCreateAgent(t *testing.T) {
 	want := agents.Agent{
 		TenantID: "t1", ID: a.ID, Username: "alice", DisplayName: "alice", Role: agents.RoleAgent,
 		MaxSessions: agents.DefaultMaxSessions, State: agents.StateOffline, StateSince: start,
-		Skills: []agents.Skill{{GroupID: "sales", Proficiency: 4}}, CreatedAt: start,
+		Skills: []agents.Skill{{GroupID: "sales", Proficiency: 4, Weight: agents.DefaultSkillWeight}}, CreatedAt: start,
 	}
 	if d := cmp.Diff(want, a); d != "" {
 		t.Errorf("created agent (-want +got):\n%s", d)
@@ -121,6 +122,7 @@ func TestCreateAgent(t *testing.T) {
 		{"too many sessions", agents.NewAgent{Username: "bob", Password: "long enough", MaxSessions: 51}, "max_sessions: must be between 1 and 50"},
 		{"bad role", agents.NewAgent{Username: "bob", Password: "long enough", Role: "root"}, "role: must be one of admin, supervisor, agent"},
 		{"bad skill", agents.NewAgent{Username: "bob", Password: "long enough", Skills: []agents.Skill{{GroupID: "sales", Proficiency: 9}}}, "skills[0].proficiency: must be between 1 and 5"},
+		{"bad skill weight", agents.NewAgent{Username: "bob", Password: "long enough", Skills: []agents.Skill{{GroupID: "sales", Proficiency: 3, Weight: 101}}}, "skills[0].weight: must be between 1 and 100"},
 	}
 	for _, c := range bad {
 		_, err := f.svc.CreateAgent(ctx, "t1", c.in)

@@ -19,7 +19,9 @@ import (
 // return the object as stored, so it equals what a later read returns.
 // Writes check the domain rules (Agent.Validate, Group.Validate,
 // ReasonTree.Validate...) themselves, so no caller can store what the rules
-// forbid.
+// forbid. Groups and skills are normalized first (Group.Normalize,
+// NormalizeSkills): a zero weight, ring step or fallback strategy is
+// stored as its default, like a column default would fill it.
 type Store interface {
 	// TenantCreate stores a new tenant.
 	TenantCreate(ctx context.Context, t Tenant) (Tenant, error)
@@ -61,8 +63,8 @@ type Store interface {
 	GroupGet(ctx context.Context, tenantID, id string) (Group, error)
 	// GroupList returns a tenant's skill groups ordered by name.
 	GroupList(ctx context.Context, tenantID string) ([]Group, error)
-	// GroupUpdate changes name, strategy, service-level threshold and
-	// queue limit of g.TenantID/g.ID.
+	// GroupUpdate changes every setting of g.TenantID/g.ID (all fields
+	// but CreatedAt).
 	GroupUpdate(ctx context.Context, g Group) (Group, error)
 	// GroupDelete removes a skill group and every agent's skill in it.
 	GroupDelete(ctx context.Context, tenantID, id string) error

@@ -1,10 +1,13 @@
 package agents
 
 import (
+	"errors"
 	"regexp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboard-acd/switchboard/acd"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 )
 
@@ -19,8 +22,22 @@ const (
 	MaxMaxSessions   = 50
 	MinProficiency   = 1
 	MaxProficiency   = 5
+	MinSkillWeight   = 1
+	MaxSkillWeight   = 100
 	MaxNameLen       = 200 // display names, group and tenant names, labels (in characters)
 	MaxIDLen         = 64  // tenant, agent and group ids
+
+	// Group routing settings (see Group for what each means).
+	MaxGroupWeight       = 100   // weight is in (0, MaxGroupWeight]
+	MaxPriorityStepSec   = 86400 // priority_step_sec is in [0, MaxPriorityStepSec]
+	MaxWaitLimitSec      = 86400 // max_wait_sec is in [0, MaxWaitLimitSec]
+	MaxStickyWaitSec     = 3600
+	MinRingStepSec       = 1
+	MaxRingStepSec       = 3600
+	MinOfferTimeoutSec   = 5 // offer_timeout_sec is 0 or in [MinOfferTimeoutSec, MaxOfferTimeoutSec]
+	MaxOfferTimeoutSec   = 600
+	MaxMissedOffersLimit = 100  // max_missed_offers is in [0, MaxMissedOffersLimit]
+	MaxMessageLen        = 1000 // off_hours_message and busy_message (in characters)
 
 	// DefaultMaxSessions is what a new agent gets when none is given; it
 	// matches the schema default.
@@ -29,16 +46,139 @@ const (
 	DefaultStrategy = "longest_idle"
 	// DefaultSLThresholdSec is the usual 20-second service-level target.
 	DefaultSLThresholdSec = 20
+	// DefaultSkillWeight gives every agent of a weighted group an equal
+	// share unless configured otherwise.
+	DefaultSkillWeight = 1
+
+	// Defaults of a new group's routing settings; they match the schema
+	// defaults (migrations 0002_routing.sql).
+	DefaultFallbackStrategy = "longest_idle"
+	DefaultGroupWeight      = 1
+	DefaultPriorityStepSec  = 60
+	DefaultStickyWaitSec    = 30
+	DefaultRingStepSec      = 15
 )
 
 // strategies are the agent-selection strategy names a group may carry
-// (DESIGN §5). The acd package decides which of them it implements; this
-// list only keeps typos out of the configuration.
-var strategies = []string{"fifo", "longest_idle", "round_robin", "least_busy", "weighted", "sticky", "skills"}
+// (DESIGN §5). The acd package routes by them; this list keeps typos out of
+// the configuration.
+var strategies = []string{"longest_idle", "round_robin", "least_busy", "weighted", "sticky", "skills"}
+
+// strategyAliases are accepted on input and stored as their target: DESIGN
+// §5 names fifo and longest_idle as one strategy.
+var strategyAliases = map[string]string{"fifo": "longest_idle"}
 
 // Strategies returns the strategy names a group may carry, for forms and
-// API descriptions.
+// API descriptions. Aliases accepted on input (fifo) are not among them.
 func Strategies() []string { return append([]string(nil), strategies...) }
+
+// FallbackStrategies returns the strategies a group may fall back to: all
+// but sticky, which is the one that needs a fallback.
+func FallbackStrategies() []string {
+	return slices.DeleteFunc(Strategies(), func(s string) bool { return s == "sticky" })
+}
+
+// CanonicalStrategy returns the stored name of a strategy given on input:
+// an alias becomes its target, any other name is returned as it is (and
+// Group.Validate judges it).
+func CanonicalStrategy(name string) string {
+	if target, ok := strategyAliases[name]; ok {
+		return target
+	}
+	return name
+}
+
+// CanonicalHours parses business hours given as JSON text ("" or "null"
+// for always open) and returns them in the canonical text that is stored.
+func CanonicalHours(text string) (HoursJSON, error) {
+	if text == "" || text == "null" {
+		return "", nil
+	}
+	h, err := acd.ParseHours(text)
+	if err != nil {
+		return "", hoursError("agents.CanonicalHours", err)
+	}
+	if h == nil {
+		return "", nil
+	}
+	return HoursJSON(h.String()), nil
+}
+
+// hoursError reports a schedule acd.ParseHours refused with a message that
+// names the field from the group down ("hours.weekly.mon[0].end: ...").
+func hoursError(op string, err error) error {
+	msg := err.Error()
+	if e := (*errs.Error)(nil); errors.As(err, &e) && e.Msg != "" {
+		msg = e.Msg
+	}
+	if !strings.HasPrefix(msg, "hours") {
+		msg = "hours." + msg
+	}
+	return &errs.Error{Op: op, Code: errs.Invalid, Msg: msg, Err: err}
+}
+
+// NewGroup returns a group with every setting at its default, for callers
+// that create groups field by field.
+func NewGroup(tenantID, id, name string) Group {
+	return Group{
+		TenantID:         tenantID,
+		ID:               id,
+		Name:             name,
+		Strategy:         DefaultStrategy,
+		SLThresholdSec:   DefaultSLThresholdSec,
+		FallbackStrategy: DefaultFallbackStrategy,
+		Weight:           DefaultGroupWeight,
+		PriorityStepSec:  DefaultPriorityStepSec,
+		StickyWaitSec:    DefaultStickyWaitSec,
+		RingStepSec:      DefaultRingStepSec,
+	}
+}
+
+// Normalize returns g in the form it is stored in: strategy aliases
+// resolved, hours in canonical text, and the routing settings whose zero
+// value is not a valid setting (fallback_strategy, weight, ring_step_sec)
+// at their defaults, as the schema defaults fill them for rows written
+// before those columns existed. Zero values that are valid settings (no
+// aging, no sticky wait) stay; NewGroup gives every default. Invalid hours
+// are left as they are for Validate to report.
+func (g Group) Normalize() Group {
+	g.Strategy = CanonicalStrategy(g.Strategy)
+	g.FallbackStrategy = CanonicalStrategy(g.FallbackStrategy)
+	if g.FallbackStrategy == "" {
+		g.FallbackStrategy = DefaultFallbackStrategy
+	}
+	if g.Weight == 0 {
+		g.Weight = DefaultGroupWeight
+	}
+	if g.RingStepSec == 0 {
+		g.RingStepSec = DefaultRingStepSec
+	}
+	if h, err := CanonicalHours(string(g.Hours)); err == nil {
+		g.Hours = h
+	}
+	return g
+}
+
+// Normalize returns s with a zero weight at DefaultSkillWeight.
+func (s Skill) Normalize() Skill {
+	if s.Weight == 0 {
+		s.Weight = DefaultSkillWeight
+	}
+	return s
+}
+
+// NormalizeSkills returns a copy of skills with each skill normalized; nil
+// stays nil.
+func NormalizeSkills(skills []Skill) []Skill {
+	if skills == nil {
+		return nil
+	}
+	out := make([]Skill, len(skills))
+	for i, s := range skills {
+		out[i] = s.Normalize()
+	}
+	return out
+}
 
 var (
 	usernameRE = regexp.MustCompile(`^[a-z0-9_.-]{2,64}$`)
@@ -76,7 +216,8 @@ func ValidateMaxSessions(n int) error {
 }
 
 // ValidateSkills checks a skill list: each names a group once with a
-// proficiency of 1..5.
+// proficiency of 1..5 and a weight of 1..100 (see NormalizeSkills for the
+// default weight).
 func ValidateSkills(skills []Skill) error {
 	const op = "agents.ValidateSkills"
 	seen := make(map[string]bool, len(skills))
@@ -90,6 +231,9 @@ func ValidateSkills(skills []Skill) error {
 		seen[s.GroupID] = true
 		if s.Proficiency < MinProficiency || s.Proficiency > MaxProficiency {
 			return errs.E(op, errs.Invalid, "skills[%d].proficiency: must be between %d and %d", i, MinProficiency, MaxProficiency)
+		}
+		if s.Weight < MinSkillWeight || s.Weight > MaxSkillWeight {
+			return errs.E(op, errs.Invalid, "skills[%d].weight: must be between %d and %d", i, MinSkillWeight, MaxSkillWeight)
 		}
 	}
 	return nil
@@ -159,7 +303,9 @@ func (a Agent) Validate() error {
 	return ValidateSkills(a.Skills)
 }
 
-// Validate checks a skill group before it is created or updated.
+// Validate checks a skill group before it is created or updated. It
+// judges the stored form: strategy aliases and missing defaults are
+// Normalize's business, so a zero weight or "fifo" is refused here.
 func (g Group) Validate() error {
 	const op = "agents.Group.Validate"
 	if err := validateID(op, "tenant_id", g.TenantID); err != nil {
@@ -179,6 +325,69 @@ func (g Group) Validate() error {
 	}
 	if g.MaxQueue < 0 {
 		return errs.E(op, errs.Invalid, "max_queue: must be 0 (unlimited) or more")
+	}
+	if !slices.Contains(FallbackStrategies(), g.FallbackStrategy) {
+		return errs.E(op, errs.Invalid, "fallback_strategy: must be a strategy other than sticky, not %q", g.FallbackStrategy)
+	}
+	// Written so that NaN fails too.
+	if !(g.Weight > 0 && g.Weight <= MaxGroupWeight) {
+		return errs.E(op, errs.Invalid, "weight: must be more than 0 and at most %d", MaxGroupWeight)
+	}
+	if err := validateRange(op, "priority_step_sec", g.PriorityStepSec, 0, MaxPriorityStepSec, " (0 turns aging off)"); err != nil {
+		return err
+	}
+	if err := validateRange(op, "max_wait_sec", g.MaxWaitSec, 0, MaxWaitLimitSec, " (0 means no limit)"); err != nil {
+		return err
+	}
+	switch g.OverflowAction {
+	case "", OverflowWithMessage:
+		if g.OverflowGroupID != "" {
+			return errs.E(op, errs.Invalid, "overflow_group_id: must be empty unless overflow_action is %q", OverflowToGroup)
+		}
+	case OverflowToGroup:
+		if g.OverflowGroupID == "" {
+			return errs.E(op, errs.Invalid, "overflow_group_id: required when overflow_action is %q", OverflowToGroup)
+		}
+		if err := validateID(op, "overflow_group_id", g.OverflowGroupID); err != nil {
+			return err
+		}
+		if g.OverflowGroupID == g.ID {
+			return errs.E(op, errs.Invalid, "overflow_group_id: must not be the group itself")
+		}
+	default:
+		return errs.E(op, errs.Invalid, "overflow_action: must be %q, %q or empty, not %q", OverflowToGroup, OverflowWithMessage, g.OverflowAction)
+	}
+	if err := validateRange(op, "sticky_wait_sec", g.StickyWaitSec, 0, MaxStickyWaitSec, ""); err != nil {
+		return err
+	}
+	if err := validateRange(op, "ring_step_sec", g.RingStepSec, MinRingStepSec, MaxRingStepSec, ""); err != nil {
+		return err
+	}
+	if g.OfferTimeoutSec != 0 {
+		if err := validateRange(op, "offer_timeout_sec", g.OfferTimeoutSec, MinOfferTimeoutSec, MaxOfferTimeoutSec, " or 0 (assign without an offer)"); err != nil {
+			return err
+		}
+	}
+	if err := validateRange(op, "max_missed_offers", g.MaxMissedOffers, 0, MaxMissedOffersLimit, " (0 means never)"); err != nil {
+		return err
+	}
+	if _, err := acd.ParseHours(string(g.Hours)); err != nil {
+		return hoursError(op, err)
+	}
+	if utf8.RuneCountInString(g.OffHoursMessage) > MaxMessageLen {
+		return errs.E(op, errs.Invalid, "off_hours_message: must be at most %d characters", MaxMessageLen)
+	}
+	if utf8.RuneCountInString(g.BusyMessage) > MaxMessageLen {
+		return errs.E(op, errs.Invalid, "busy_message: must be at most %d characters", MaxMessageLen)
+	}
+	return nil
+}
+
+// validateRange checks that an integer setting lies in [lo, hi]; note is
+// appended to the message to say what a special value means.
+func validateRange(op, field string, v, lo, hi int, note string) error {
+	if v < lo || v > hi {
+		return errs.E(op, errs.Invalid, "%s: must be between %d and %d%s", field, lo, hi, note)
 	}
 	return nil
 }

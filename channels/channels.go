@@ -21,6 +21,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/switchboard-acd/switchboard/internal/errs"
 )
 
 // Type names a kind of channel.
@@ -47,12 +49,33 @@ type Account struct {
 	Secret         string          `json:"-"`
 	DefaultGroupID string          `json:"default_group_id,omitempty"`
 	Settings       json.RawMessage `json:"settings,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
+	// SessionCost is how many units of an agent's capacity (max_sessions)
+	// a session from this account takes: a voice-like channel that needs
+	// full attention can cost more than a chat. MinSessionCost..
+	// MaxSessionCost; 0 on input takes DefaultSessionCost.
+	SessionCost int       `json:"session_cost"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Limits of Account.SessionCost.
+const (
+	MinSessionCost     = 1
+	MaxSessionCost     = 10
+	DefaultSessionCost = 1
+)
+
+// ValidateSessionCost checks an account's per-session capacity cost.
+func ValidateSessionCost(n int) error {
+	if n < MinSessionCost || n > MaxSessionCost {
+		return errs.E("channels.ValidateSessionCost", errs.Invalid, "session_cost: must be between %d and %d", MinSessionCost, MaxSessionCost)
+	}
+	return nil
 }
 
 // AccountStore keeps channel accounts.
 type AccountStore interface {
-	// AccountCreate stores a new account.
+	// AccountCreate stores a new account; a zero SessionCost is stored as
+	// DefaultSessionCost, one out of range is Invalid.
 	AccountCreate(ctx context.Context, a Account) error
 	// AccountGet returns an account of a tenant.
 	AccountGet(ctx context.Context, tenantID, id string) (Account, error)

@@ -75,7 +75,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 func (s *Server) logout(c *fiber.Ctx) error {
 	p := principal(c)
 	ctx := c.UserContext()
-	if err := s.setState(ctx, p.TenantID, p.AgentID, agents.StateOffline, ""); err != nil {
+	if err := s.setState(ctx, p.TenantID, p.AgentID, agents.StateOffline, "", false); err != nil {
 		return err
 	}
 	if err := s.d.Agents.Logout(ctx, bearer(c)); err != nil {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,6 +27,9 @@ func (s *Server) me(c *fiber.Ctx) error {
 type stateInput struct {
 	State  agents.State `json:"state"`
 	Reason string       `json:"reason"`
+	// Drain, with not_ready, hands the agent's active sessions back to the
+	// queue head instead of letting them finish.
+	Drain bool `json:"drain"`
 }
 
 func (s *Server) setMyState(c *fiber.Ctx) error {
@@ -46,7 +50,10 @@ func (s *Server) changeState(c *fiber.Ctx, tenantID, agentID string) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.setState(c.UserContext(), tenantID, agentID, in.State, in.Reason); err != nil {
+	if in.Drain && in.State != agents.StateNotReady {
+		return errs.E("set agent state", errs.Invalid, "drain applies to not_ready only")
+	}
+	if err := s.setState(c.UserContext(), tenantID, agentID, in.State, in.Reason, in.Drain); err != nil {
 		return err
 	}
 	a, err := s.d.AgentStore.AgentGet(c.UserContext(), tenantID, agentID)
@@ -59,7 +66,7 @@ func (s *Server) changeState(c *fiber.Ctx, tenantID, agentID string) error {
 // setState records an agent's state and moves routing with it: ready joins
 // routing and takes waiting sessions, not ready stops new sessions, offline
 // hands the agent's sessions back to the queue.
-func (s *Server) setState(ctx context.Context, tenantID, agentID string, st agents.State, reason string) error {
+func (s *Server) setState(ctx context.Context, tenantID, agentID string, st agents.State, reason string, drain bool) error {
 	const op = "set agent state"
 	if !st.Valid() {
 		return errs.E(op, errs.Invalid, "state must be ready, not_ready or offline")
@@ -87,7 +94,7 @@ func (s *Server) setState(ctx context.Context, tenantID, agentID string, st agen
 	case agents.StateReady:
 		err = s.d.Engine.AgentReady(ctx, tenantID, agentID)
 	case agents.StateNotReady:
-		err = s.d.Engine.AgentNotReady(ctx, tenantID, agentID)
+		err = s.d.Engine.AgentNotReady(ctx, tenantID, agentID, drain)
 	case agents.StateOffline:
 		err = s.d.Engine.AgentGone(ctx, tenantID, agentID)
 	}
@@ -290,6 +297,35 @@ func (s *Server) closeSession(c *fiber.Ctx) error {
 	return c.JSON(se)
 }
 
+// groupChanged lets routing pick up a group's new settings at once on this
+// node (other nodes within the directory cache's lifetime and the next
+// reconcile).
+func (s *Server) groupChanged(ctx context.Context, tenantID, groupID string) {
+	if s.d.OnGroupChanged != nil {
+		if err := s.d.OnGroupChanged(ctx, tenantID, groupID); err != nil {
+			s.d.Log.Warn("apply group settings to routing", "group", groupID, "err", err)
+		}
+	}
+}
+
+func (s *Server) acceptOffer(c *fiber.Ctx) error {
+	p := principal(c)
+	se, err := s.d.Engine.Accept(c.UserContext(), p.TenantID, c.Params("id"), actor(p))
+	if err != nil {
+		return err
+	}
+	return c.JSON(se)
+}
+
+func (s *Server) declineOffer(c *fiber.Ctx) error {
+	p := principal(c)
+	se, err := s.d.Engine.Decline(c.UserContext(), p.TenantID, c.Params("id"), actor(p))
+	if err != nil {
+		return err
+	}
+	return c.JSON(se)
+}
+
 func (s *Server) wrapup(c *fiber.Ctx) error {
 	p := principal(c)
 	var in struct {
@@ -391,6 +427,8 @@ func (s *Server) updateAgent(c *fiber.Ctx) error {
 		return err
 	}
 	if in.Skills != nil {
+		// A skill without a weight gets the default, as on create.
+		*in.Skills = agents.NormalizeSkills(*in.Skills)
 		if err := agents.ValidateSkills(*in.Skills); err != nil {
 			return err
 		}
@@ -420,7 +458,7 @@ func (s *Server) updateAgent(c *fiber.Ctx) error {
 		if _, err := s.d.Agents.RevokeAll(ctx, p.TenantID, a.ID); err != nil {
 			return err
 		}
-		if err := s.setState(ctx, p.TenantID, a.ID, agents.StateOffline, ""); err != nil {
+		if err := s.setState(ctx, p.TenantID, a.ID, agents.StateOffline, "", false); err != nil {
 			return err
 		}
 	}
@@ -439,13 +477,32 @@ func (s *Server) listGroups(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"groups": gs})
 }
 
+// groupInput is the body of group create and update: every field is
+// optional and only the fields given change.
 type groupInput struct {
-	Name           *string `json:"name"`
-	Strategy       *string `json:"strategy"`
-	SLThresholdSec *int    `json:"sl_threshold_sec"`
-	MaxQueue       *int    `json:"max_queue"`
+	Name             *string  `json:"name"`
+	Strategy         *string  `json:"strategy"`
+	SLThresholdSec   *int     `json:"sl_threshold_sec"`
+	MaxQueue         *int     `json:"max_queue"`
+	FallbackStrategy *string  `json:"fallback_strategy"`
+	Weight           *float64 `json:"weight"`
+	PriorityStepSec  *int     `json:"priority_step_sec"`
+	MaxWaitSec       *int     `json:"max_wait_sec"`
+	OverflowAction   *string  `json:"overflow_action"`
+	OverflowGroupID  *string  `json:"overflow_group_id"`
+	StickyWaitSec    *int     `json:"sticky_wait_sec"`
+	RingStepSec      *int     `json:"ring_step_sec"`
+	OfferTimeoutSec  *int     `json:"offer_timeout_sec"`
+	MaxMissedOffers  *int     `json:"max_missed_offers"`
+	// Hours is the schedule object; JSON null (kept as "null" by
+	// RawMessage) clears it, absence (nil) keeps it.
+	Hours           json.RawMessage `json:"hours"`
+	OffHoursMessage *string         `json:"off_hours_message"`
+	BusyMessage     *string         `json:"busy_message"`
 }
 
+// apply sets the fields given on g and checks the result with
+// Group.Validate, so a create and an update obey the same rules.
 func (in groupInput) apply(g *agents.Group) error {
 	const op = "group"
 	if in.Name != nil {
@@ -456,22 +513,59 @@ func (in groupInput) apply(g *agents.Group) error {
 		g.Name = n
 	}
 	if in.Strategy != nil {
-		if *in.Strategy != "longest_idle" {
-			return errs.E(op, errs.Invalid, "strategy must be longest_idle")
-		}
-		g.Strategy = *in.Strategy
+		g.Strategy = agents.CanonicalStrategy(*in.Strategy)
 	}
-	if in.SLThresholdSec != nil {
-		if *in.SLThresholdSec < 1 || *in.SLThresholdSec > 86400 {
-			return errs.E(op, errs.Invalid, "sl_threshold_sec must be in [1, 86400]")
-		}
-		g.SLThresholdSec = *in.SLThresholdSec
+	if in.FallbackStrategy != nil {
+		g.FallbackStrategy = agents.CanonicalStrategy(*in.FallbackStrategy)
 	}
-	if in.MaxQueue != nil {
-		if *in.MaxQueue < 0 {
-			return errs.E(op, errs.Invalid, "max_queue must be >= 0")
+	if in.OverflowAction != nil {
+		g.OverflowAction = *in.OverflowAction
+		// Switching away from overflow to a group drops the target, so the
+		// client need not clear it in the same request.
+		if g.OverflowAction != agents.OverflowToGroup && in.OverflowGroupID == nil {
+			g.OverflowGroupID = ""
 		}
-		g.MaxQueue = *in.MaxQueue
+	}
+	if in.Hours != nil {
+		h, err := agents.CanonicalHours(string(in.Hours))
+		if err != nil {
+			return err
+		}
+		g.Hours = h
+	}
+	setGiven(&g.SLThresholdSec, in.SLThresholdSec)
+	setGiven(&g.MaxQueue, in.MaxQueue)
+	setGiven(&g.Weight, in.Weight)
+	setGiven(&g.PriorityStepSec, in.PriorityStepSec)
+	setGiven(&g.MaxWaitSec, in.MaxWaitSec)
+	setGiven(&g.OverflowGroupID, in.OverflowGroupID)
+	setGiven(&g.StickyWaitSec, in.StickyWaitSec)
+	setGiven(&g.RingStepSec, in.RingStepSec)
+	setGiven(&g.OfferTimeoutSec, in.OfferTimeoutSec)
+	setGiven(&g.MaxMissedOffers, in.MaxMissedOffers)
+	setGiven(&g.OffHoursMessage, in.OffHoursMessage)
+	setGiven(&g.BusyMessage, in.BusyMessage)
+	return g.Validate()
+}
+
+// setGiven stores *v in dst when the field was given.
+func setGiven[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// checkOverflowGroup checks that the group g overflows to exists in its
+// tenant; the store cannot, as the column is no foreign key.
+func (s *Server) checkOverflowGroup(ctx context.Context, g agents.Group) error {
+	if g.OverflowAction != agents.OverflowToGroup {
+		return nil
+	}
+	if _, err := s.d.AgentStore.GroupGet(ctx, g.TenantID, g.OverflowGroupID); err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return errs.E("group", errs.Invalid, "overflow_group_id: no group %s", g.OverflowGroupID)
+		}
+		return err
 	}
 	return nil
 }
@@ -484,14 +578,19 @@ func (s *Server) createGroup(c *fiber.Ctx) error {
 	if in.Name == nil {
 		return errs.E("create group", errs.Invalid, "name is required")
 	}
-	g := agents.Group{TenantID: principal(c).TenantID, ID: uuid.Must(uuid.NewV7()).String(), Strategy: "longest_idle", SLThresholdSec: 20, CreatedAt: time.Now().UTC()}
+	g := agents.NewGroup(principal(c).TenantID, uuid.Must(uuid.NewV7()).String(), "")
+	g.CreatedAt = time.Now().UTC()
 	if err := in.apply(&g); err != nil {
+		return err
+	}
+	if err := s.checkOverflowGroup(c.UserContext(), g); err != nil {
 		return err
 	}
 	g, err := s.d.AgentStore.GroupCreate(c.UserContext(), g)
 	if err != nil {
 		return err
 	}
+	s.groupChanged(c.UserContext(), g.TenantID, g.ID)
 	return c.Status(fiber.StatusCreated).JSON(g)
 }
 
@@ -507,9 +606,13 @@ func (s *Server) updateGroup(c *fiber.Ctx) error {
 	if err := in.apply(&g); err != nil {
 		return err
 	}
+	if err := s.checkOverflowGroup(c.UserContext(), g); err != nil {
+		return err
+	}
 	if g, err = s.d.AgentStore.GroupUpdate(c.UserContext(), g); err != nil {
 		return err
 	}
+	s.groupChanged(c.UserContext(), g.TenantID, g.ID)
 	return c.JSON(g)
 }
 

@@ -460,6 +460,9 @@ func walk(t *testing.T, n *apptest.Node) {
 	want(t, n, 409, "POST", s+"/transfer", alice, map[string]any{"agent_id": supID})
 	want(t, n, 200, "PUT", v1+"/me/state", sup, map[string]any{"state": "ready"})
 	want(t, n, 200, "POST", s+"/transfer", alice, map[string]any{"agent_id": supID})
+	want(t, n, 403, "POST", s+"/accept", alice, nil)
+	want(t, n, 409, "POST", s+"/accept", sup, nil)
+	want(t, n, 409, "POST", s+"/decline", sup, nil)
 	want(t, n, 403, "POST", s+"/close", alice, nil)
 	want(t, n, 409, "POST", s+"/wrapup", sup, map[string]any{"reason_codes": []string{"other"}})
 	want(t, n, 200, "POST", s+"/close", sup, nil)
@@ -470,6 +473,42 @@ func walk(t *testing.T, n *apptest.Node) {
 	want(t, n, 200, "GET", s, sup, nil)
 	want(t, n, 200, "GET", s+"/events", sup, nil)
 	want(t, n, 200, "GET", v1+"/sessions?state=closed", sup, nil)
+
+	// Offer-with-accept: alice declines the offer, gets it again, accepts.
+	want(t, n, 200, "PATCH", v1+"/groups/support", admin, map[string]any{"offer_timeout_sec": 30})
+	want(t, n, 200, "PUT", v1+"/me/state", sup, map[string]any{"state": "not_ready", "reason": "coaching"})
+	vt2 := ""
+	want(t, n, 200, "POST", v1+"/webchat/wc_demo/visitor", "", map[string]any{"name": "Offer Visitor"}).JSON(t, &visitor)
+	vt2 = visitor.Token
+	want(t, n, 201, "POST", v1+"/webchat/messages", vt2, map[string]any{"cid": "o1", "text": "hello"})
+	want(t, n, 201, "POST", v1+"/webchat/messages", vt2, map[string]any{"cid": "o2", "text": "I want a human"})
+	offered := func() string {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			var mine struct {
+				Sessions []struct {
+					ID    string `json:"id"`
+					State string `json:"state"`
+				} `json:"sessions"`
+			}
+			want(t, n, 200, "GET", v1+"/me/sessions", alice, nil).JSON(t, &mine)
+			for _, s := range mine.Sessions {
+				if s.State == "offered" {
+					return s.ID
+				}
+			}
+		}
+		var all any
+		want(t, n, 200, "GET", v1+"/sessions?limit=5", sup, nil).JSON(t, &all)
+		t.Fatalf("alice never got an offer: %v", all)
+		return ""
+	}
+	o := v1 + "/sessions/" + offered()
+	want(t, n, 403, "POST", o+"/accept", bob, nil)
+	want(t, n, 200, "POST", o+"/decline", alice, nil)
+	o = v1 + "/sessions/" + offered()
+	want(t, n, 200, "POST", o+"/accept", alice, nil)
+	want(t, n, 409, "POST", o+"/decline", alice, nil)
+	want(t, n, 200, "PATCH", v1+"/groups/support", admin, map[string]any{"offer_timeout_sec": 0})
 
 	// Reason trees: a new version, then an empty optional one.
 	want(t, n, 200, "PUT", v1+"/reason-tree", admin, map[string]any{"mandatory": true, "nodes": []map[string]any{

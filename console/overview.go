@@ -17,6 +17,13 @@ type groupStats struct {
 	AgentsReady    int    `json:"agents_ready"`
 	AgentsBusy     int    `json:"agents_busy"`
 	ActiveSessions int    `json:"active_sessions"`
+	// Live routing state (acd.GroupStats).
+	AgentsOnline    int     `json:"agents_online"`
+	AgentsAvailable int     `json:"agents_available"`
+	AgentsNotReady  int     `json:"agents_not_ready"`
+	OffersInFlight  int     `json:"offers_in_flight"`
+	ServiceRate     float64 `json:"service_rate"`
+	ExpectedWaitSec *int    `json:"expected_wait_sec"`
 }
 
 type agentStats struct {
@@ -28,6 +35,8 @@ type agentStats struct {
 	StateSince     time.Time    `json:"state_since"`
 	ActiveSessions int          `json:"active_sessions"`
 	MaxSessions    int          `json:"max_sessions"`
+	// TimeInStateSec is how long the agent has been in State.
+	TimeInStateSec int `json:"time_in_state_sec"`
 }
 
 // overview is the supervisor's live picture: queues, agents and sessions.
@@ -54,12 +63,16 @@ func (s *Server) overview(c *fiber.Ctx) error {
 	now := time.Now()
 	perAgent := map[string]int{}
 	perGroupActive := map[string]int{}
+	offers := map[string]int{}
 	longest := map[string]time.Duration{}
 	for _, se := range live {
 		switch se.State {
 		case session.StateActive, session.StateWrapup, session.StateOffered:
 			perAgent[se.AgentID]++
 			perGroupActive[se.GroupID]++
+			if se.State == session.StateOffered {
+				offers[se.GroupID]++
+			}
 		case session.StateQueued:
 			if se.QueuedAt != nil {
 				if w := now.Sub(*se.QueuedAt); w > longest[se.GroupID] {
@@ -73,15 +86,30 @@ func (s *Server) overview(c *fiber.Ctx) error {
 		Agents   []agentStats          `json:"agents"`
 		Sessions map[session.State]int `json:"sessions"`
 	}{Groups: []groupStats{}, Agents: []agentStats{}, Sessions: counts}
-	for _, g := range gs {
-		st := groupStats{ID: g.ID, Name: g.Name, LongestWaitSec: int(longest[g.ID].Seconds()), ActiveSessions: perGroupActive[g.ID]}
-		if st.Waiting, err = s.d.Queue.Length(ctx, tenant, g.ID); err != nil {
-			return err
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	live2, err := s.d.Queue.Stats(ctx, tenant, ids)
+	if err != nil {
+		return err
+	}
+	for i, g := range gs {
+		q := live2[i]
+		st := groupStats{ID: g.ID, Name: g.Name, LongestWaitSec: int(max(longest[g.ID], q.LongestWait).Seconds()),
+			ActiveSessions: perGroupActive[g.ID], Waiting: q.Waiting, AgentsOnline: q.Online,
+			AgentsAvailable: q.Available, OffersInFlight: offers[g.ID], ServiceRate: q.ServiceRate}
+		if d, ok := q.ExpectedWait(q.Waiting + 1); ok {
+			sec := int(d.Seconds())
+			st.ExpectedWaitSec = &sec
 		}
 		for _, a := range as {
 			for _, sk := range a.Skills {
 				if sk.GroupID != g.ID {
 					continue
+				}
+				if a.State == agents.StateNotReady {
+					st.AgentsNotReady++
 				}
 				if a.State == agents.StateReady {
 					if perAgent[a.ID] >= a.MaxSessions {
@@ -96,7 +124,8 @@ func (s *Server) overview(c *fiber.Ctx) error {
 	}
 	for _, a := range as {
 		out.Agents = append(out.Agents, agentStats{ID: a.ID, DisplayName: a.DisplayName, Role: a.Role, State: a.State,
-			StateReason: a.StateReason, StateSince: a.StateSince, ActiveSessions: perAgent[a.ID], MaxSessions: a.MaxSessions})
+			StateReason: a.StateReason, StateSince: a.StateSince, ActiveSessions: perAgent[a.ID], MaxSessions: a.MaxSessions,
+			TimeInStateSec: int(max(now.Sub(a.StateSince), 0).Seconds())})
 	}
 	return c.JSON(out)
 }

@@ -44,6 +44,12 @@ type Deps struct {
 	MaxBodyBytes int
 	// DrainPeriod spreads the closing of WebSockets at shutdown.
 	DrainPeriod time.Duration
+	// AgentGrace is how long an agent's console may stay disconnected from
+	// every node before they go offline and their sessions are requeued;
+	// 0 never does.
+	AgentGrace time.Duration
+	// OnGroupChanged, if set, is told after a group's settings changed.
+	OnGroupChanged func(ctx context.Context, tenantID, groupID string) error
 }
 
 // Server holds the Fiber app.
@@ -120,6 +126,8 @@ func (s *Server) routes() {
 	auth.Get("/sessions/:id/events", s.sessionEvents)
 	auth.Post("/sessions/:id/transfer", s.transfer)
 	auth.Post("/sessions/:id/close", s.closeSession)
+	auth.Post("/sessions/:id/accept", s.acceptOffer)
+	auth.Post("/sessions/:id/decline", s.declineOffer)
 	auth.Post("/sessions/:id/wrapup", s.wrapup)
 
 	auth.Get("/agents", s.role(agents.RoleSupervisor), s.listAgents)

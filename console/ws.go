@@ -213,6 +213,7 @@ func (s *Server) agentWS() fiber.Handler {
 		defer ac.Close()
 		ctx := s.base
 		s.d.Bus.Subscribe(p.TenantID, agentTopic(p.AgentID), ac)
+		defer s.agentDisconnected(p.TenantID, p.AgentID)
 		defer s.d.Bus.Unsubscribe(p.TenantID, agentTopic(p.AgentID), ac)
 		if p.Can(agents.RoleSupervisor) {
 			s.d.Bus.Subscribe(p.TenantID, supervisorsTopic, ac)
@@ -251,6 +252,35 @@ func (s *Server) agentWS() fiber.Handler {
 			}
 		}
 	}, wsConfig)
+}
+
+// agentDisconnected starts the grace period of an agent whose console
+// connection closed: if, when it ends, no node holds a connection of
+// theirs and they are still logged in, they go offline and their sessions
+// go back to the queue head (no session waits on an agent who closed the
+// browser). A node shutting down leaves its agents to reconnect elsewhere.
+func (s *Server) agentDisconnected(tenantID, agentID string) {
+	if s.d.AgentGrace <= 0 || s.draining.Load() {
+		return
+	}
+	time.AfterFunc(s.d.AgentGrace, func() {
+		ctx := s.base
+		if ctx.Err() != nil || s.draining.Load() {
+			return
+		}
+		on, err := s.d.Bus.Subscribed(ctx, tenantID, agentTopic(agentID))
+		if err != nil || on {
+			return
+		}
+		a, err := s.d.AgentStore.AgentGet(ctx, tenantID, agentID)
+		if err != nil || a.State == agents.StateOffline {
+			return
+		}
+		s.d.Log.Info("agent console gone past the grace period; going offline", "agent", agentID)
+		if err := s.setState(ctx, tenantID, agentID, agents.StateOffline, "", false); err != nil {
+			s.d.Log.Error("offline after grace period", "agent", agentID, "err", err)
+		}
+	})
 }
 
 // event encodes a console frame.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/switchboard-acd/switchboard/acd"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 )
 
@@ -140,8 +139,8 @@ func (e *Engine) Transfer(ctx context.Context, tenantID, sessionID string, who A
 		if err != nil {
 			return s, errs.Wrap(op, err)
 		}
-		e.released(ctx, tenantID, prevAgent)
-		if err := e.enqueue(ctx, s, now, EvTransferGroup, prevAgent, "You are being transferred. Please wait."); err != nil {
+		e.released(ctx, tenantID, prevAgent, s.Cost)
+		if err := e.enqueue(ctx, s, now, EvTransferGroup, prevAgent, "You are being transferred. Please wait.", true); err != nil {
 			return s, errs.Wrap(op, err)
 		}
 		return s, nil
@@ -152,7 +151,7 @@ func (e *Engine) Transfer(ctx context.Context, tenantID, sessionID string, who A
 	if _, err := e.dir.RoutingAgent(ctx, tenantID, toAgent); err != nil {
 		return Session{}, errs.Wrap(op, err)
 	}
-	ok, err := e.queue.Claim(ctx, tenantID, toAgent)
+	ok, err := e.queue.Claim(ctx, tenantID, toAgent, s.Cost)
 	if err != nil {
 		return Session{}, errs.Wrap(op, &errs.Error{Code: errs.Unavailable, Err: err})
 	}
@@ -171,27 +170,12 @@ func (e *Engine) Transfer(ctx context.Context, tenantID, sessionID string, who A
 		return EvTransferAgent, nil
 	})
 	if err != nil {
-		_ = e.queue.Release(ctx, tenantID, toAgent)
+		e.released(ctx, tenantID, toAgent, s.Cost)
 		return s, errs.Wrap(op, err)
 	}
-	e.released(ctx, tenantID, prevAgent)
+	e.released(ctx, tenantID, prevAgent, s.Cost)
 	e.afterAssign(ctx, s, EvTransferAgent, prevAgent)
 	return s, nil
-}
-
-// released frees one unit of an agent's capacity and lets them take the next
-// waiting session.
-func (e *Engine) released(ctx context.Context, tenantID, agentID string) {
-	if agentID == "" {
-		return
-	}
-	if err := e.queue.Release(ctx, tenantID, agentID); err != nil {
-		e.log.Error("release capacity", "agent", agentID, "err", err)
-		return
-	}
-	if err := e.MatchAgent(ctx, tenantID, agentID); err != nil {
-		e.log.Error("match after release", "agent", agentID, "err", err)
-	}
 }
 
 // Close ends the customer side of an active session; the agent then wraps up.
@@ -253,7 +237,7 @@ func (e *Engine) Wrapup(ctx context.Context, tenantID, sessionID string, who Act
 		return s, errs.Wrap(op, err)
 	}
 	e.notify.SessionChanged(ctx, s, EvWrappedUp, "")
-	e.released(ctx, tenantID, s.AgentID)
+	e.released(ctx, tenantID, s.AgentID, s.Cost)
 	return s, nil
 }
 
@@ -286,10 +270,16 @@ func (e *Engine) CustomerLeft(ctx context.Context, cu Customer) error {
 // closeFrom closes a session without an agent (bot, queue).
 func (e *Engine) closeFrom(ctx context.Context, op string, s Session, ev Event, actor, reason string) (Session, error) {
 	now := e.now()
-	wasQueued := s.State == StateQueued
+	// What to undo in routing depends on the state the transition left,
+	// which may differ from the one the caller read.
+	wasQueued, offeredTo := false, ""
 	s, err := e.transition(ctx, s.TenantID, s.ID, actor, func(s *Session) (Event, error) {
 		if actor == timerActor && !due(s, now) {
 			return "", errStop
+		}
+		wasQueued, offeredTo = s.State == StateQueued, ""
+		if s.State == StateOffered {
+			offeredTo = s.AgentID
 		}
 		if err := apply(op, s, ev); err != nil {
 			return "", err
@@ -302,111 +292,17 @@ func (e *Engine) closeFrom(ctx context.Context, op string, s Session, ev Event, 
 	if err != nil {
 		return s, errs.Wrap(op, err)
 	}
+	if s.State != StateClosed {
+		return s, nil // a timer found the deadline moved
+	}
 	if wasQueued {
 		if _, err := e.queue.Remove(ctx, s.TenantID, s.GroupID, s.ID); err != nil {
 			e.log.Error("remove abandoned session from queue", "session", s.ID, "err", err)
 		}
 	}
-	e.notify.SessionChanged(ctx, s, ev, "")
+	e.notify.SessionChanged(ctx, s, ev, offeredTo)
+	e.released(ctx, s.TenantID, offeredTo, s.Cost)
 	return s, nil
-}
-
-// AgentReady puts an agent into routing with their current load and hands
-// them waiting sessions.
-func (e *Engine) AgentReady(ctx context.Context, tenantID, agentID string) error {
-	a, err := e.routingAgent(ctx, tenantID, agentID)
-	if err != nil {
-		return err
-	}
-	a.IdleSince = e.now()
-	if err := e.queue.AgentReady(ctx, a); err != nil {
-		return errs.Wrap("agent ready", &errs.Error{Code: errs.Unavailable, Err: err})
-	}
-	return e.MatchAgent(ctx, tenantID, agentID)
-}
-
-func (e *Engine) routingAgent(ctx context.Context, tenantID, agentID string) (acd.Agent, error) {
-	a, err := e.dir.RoutingAgent(ctx, tenantID, agentID)
-	if err != nil {
-		return acd.Agent{}, errs.Wrap("routing agent", err)
-	}
-	held, err := e.store.SessionList(ctx, tenantID, SessionFilter{AgentID: agentID, States: []State{StateActive, StateWrapup, StateOffered}, Limit: 1000})
-	if err != nil {
-		return acd.Agent{}, errs.Wrap("routing agent", err)
-	}
-	a.Load = len(held)
-	return a, nil
-}
-
-// AgentNotReady stops routing new sessions to an agent; they keep theirs.
-func (e *Engine) AgentNotReady(ctx context.Context, tenantID, agentID string) error {
-	if err := e.queue.AgentNotReady(ctx, tenantID, agentID); err != nil {
-		return errs.Wrap("agent not ready", &errs.Error{Code: errs.Unavailable, Err: err})
-	}
-	return nil
-}
-
-// AgentGone takes an agent out of routing and hands their active sessions
-// back to the head of their queues (logout, going offline). Sessions in
-// wrap-up are closed without reasons.
-func (e *Engine) AgentGone(ctx context.Context, tenantID, agentID string) error {
-	const op = "agent gone"
-	if err := e.AgentNotReady(ctx, tenantID, agentID); err != nil {
-		return err
-	}
-	held, err := e.store.SessionList(ctx, tenantID, SessionFilter{AgentID: agentID, States: []State{StateActive, StateOffered, StateWrapup}, Limit: 1000})
-	if err != nil {
-		return errs.Wrap(op, err)
-	}
-	var firstErr error
-	for _, s := range held {
-		if err := e.handBack(ctx, s, agentID); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
-}
-
-func (e *Engine) handBack(ctx context.Context, s Session, agentID string) error {
-	const op = "hand back"
-	now := e.now()
-	if s.State == StateWrapup {
-		s2, err := e.transition(ctx, s.TenantID, s.ID, agentID, func(s *Session) (Event, error) {
-			if err := apply(op, s, EvWrapupTimeout); err != nil {
-				return "", err
-			}
-			s.ClosedAt, s.DeadlineAt = &now, nil
-			return EvWrapupTimeout, nil
-		})
-		if err != nil {
-			return errs.Wrap(op, err)
-		}
-		_ = e.queue.Release(ctx, s.TenantID, agentID)
-		e.notify.SessionChanged(ctx, s2, EvWrapupTimeout, agentID)
-		return nil
-	}
-	enqueuedAt := now
-	if s.QueuedAt != nil {
-		enqueuedAt = *s.QueuedAt // back to the head: keep the original queue time
-	}
-	s2, err := e.transition(ctx, s.TenantID, s.ID, agentID, func(s *Session) (Event, error) {
-		if s.AgentID != agentID {
-			return "", errStop
-		}
-		if err := apply(op, s, EvRequeued); err != nil {
-			return "", err
-		}
-		s.AgentID, s.AssignedAt, s.DeadlineAt = "", nil, nil
-		return EvRequeued, nil
-	})
-	if err != nil {
-		return errs.Wrap(op, err)
-	}
-	if s2.State != StateQueued {
-		return nil
-	}
-	_ = e.queue.Release(ctx, s.TenantID, agentID)
-	return e.enqueue(ctx, s2, enqueuedAt, EvRequeued, agentID, "Your agent had to leave; you are next in line for another agent.")
 }
 
 // timerActor is the actor of timeouts; their transitions re-check the
@@ -439,6 +335,10 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 			}
 		case StateWrapup:
 			err = e.wrapupTimeout(ctx, s)
+		case StateOffered:
+			err = e.offerExpired(ctx, s)
+		case StateQueued:
+			err = e.overflow(ctx, s)
 		default:
 			// A deadline left on a state without timers: clear it.
 			_, err = e.transition(ctx, s.TenantID, s.ID, timerActor, func(cur *Session) (Event, error) {
@@ -496,7 +396,7 @@ func (e *Engine) wrapupTimeout(ctx context.Context, s Session) error {
 	}
 	if s.State == StateClosed {
 		e.notify.SessionChanged(ctx, s, EvWrapupTimeout, "")
-		e.released(ctx, s.TenantID, s.AgentID)
+		e.released(ctx, s.TenantID, s.AgentID, s.Cost)
 	}
 	return nil
 }
@@ -580,15 +480,6 @@ func (e *Engine) AgentRead(ctx context.Context, tenantID, sessionID string, who 
 	}
 	e.notify.Read(ctx, s, SenderAgent, got)
 	return nil
-}
-
-// QueuePosition is a waiting session's 1-based place in its group's queue
-// and the queue's length (0, 0 when it is not waiting).
-func (e *Engine) QueuePosition(ctx context.Context, s Session) (pos, length int, err error) {
-	if s.State != StateQueued || s.GroupID == "" {
-		return 0, 0, nil
-	}
-	return e.queue.Position(ctx, s.TenantID, s.GroupID, s.ID)
 }
 
 // CurrentSession is the conversation's current session, if any.

@@ -18,21 +18,54 @@ import (
 	"github.com/switchboard-acd/switchboard/session/sessionsql"
 )
 
-// dir is a fixed directory: one group "g", agents a1 and a2 in it.
-type dir struct{}
-
-func (dir) RoutingAgent(_ context.Context, t, id string) (acd.Agent, error) {
-	if id != "a1" && id != "a2" {
-		return acd.Agent{}, errs.E("dir", errs.NotFound, "no agent")
-	}
-	return acd.Agent{TenantID: t, ID: id, Groups: []string{"g"}, MaxSessions: 2}, nil
+// dir is a directory of two groups "g" and "g2" (settings changeable by
+// tests) and agents a1 and a2 serving g.
+type dir struct {
+	mu       sync.Mutex
+	groups   map[string]acd.Group
+	notReady []string // agents routing set not ready, in order
 }
-func (dir) DefaultGroup(context.Context, string, string) (string, error) { return "g", nil }
-func (dir) GroupExists(_ context.Context, _, g string) (bool, error) {
+
+func newDir() *dir {
+	return &dir{groups: map[string]acd.Group{
+		"g":  {TenantID: "t1", ID: "g", Strategy: acd.LongestIdle},
+		"g2": {TenantID: "t1", ID: "g2", Strategy: acd.LongestIdle},
+	}}
+}
+
+func (d *dir) RoutingAgent(_ context.Context, t, id string) (session.RoutingAgent, error) {
+	if id != "a1" && id != "a2" {
+		return session.RoutingAgent{}, errs.E("dir", errs.NotFound, "no agent")
+	}
+	return session.RoutingAgent{Agent: acd.Agent{TenantID: t, ID: id, Groups: []string{"g"}, MaxSessions: 2}, Ready: true, Online: true}, nil
+}
+func (d *dir) AgentNotReady(_ context.Context, _, id, _ string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.notReady = append(d.notReady, id)
+	return nil
+}
+func (d *dir) DefaultGroup(context.Context, string, string) (string, error) { return "g", nil }
+func (d *dir) SessionCost(context.Context, string, string) int              { return 1 }
+func (d *dir) Group(_ context.Context, _, id string) (acd.Group, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, ok := d.groups[id]
+	if !ok {
+		return acd.Group{}, errs.E("dir", errs.NotFound, "no group %s", id)
+	}
+	return g, nil
+}
+func (d *dir) setGroup(g acd.Group) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.groups[g.ID] = g
+}
+func (d *dir) GroupExists(_ context.Context, _, g string) (bool, error) {
 	return g == "g" || g == "g2", nil
 }
-func (dir) ReasonCheck(context.Context, string, []string) (int, error) { return 1, nil }
-func (dir) AgentName(context.Context, string, string) string           { return "Agent" }
+func (d *dir) ReasonCheck(context.Context, string, []string) (int, error) { return 1, nil }
+func (d *dir) AgentName(context.Context, string, string) string           { return "Agent" }
 
 // events records what the engine announced.
 type events struct {
@@ -52,6 +85,8 @@ func (e *events) Typing(context.Context, session.Session, session.SenderKind, bo
 func (e *events) Read(context.Context, session.Session, session.SenderKind, int64)    {}
 
 type fixture struct {
+	dir   *dir
+	q     *acdredis.Queue
 	eng   *session.Engine
 	clk   *clock.Fake
 	store session.Store
@@ -67,14 +102,15 @@ func newFixture(t *testing.T, dbKind, redisKind string) *fixture {
 	clk := clock.NewFake(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
 	q := acdredis.New(testenv.Redis(t, redisKind))
 	q.Clock = clk
-	eng := session.NewEngine(store, q, dir{}, kb.NewBot([]string{"agent"}), &events{}, clk, session.Options{
+	dr := newDir()
+	eng := session.NewEngine(store, q, dr, kb.NewBot([]string{"agent"}), &events{}, clk, session.Options{
 		IdleTimeout: 5 * time.Minute, WrapupTimeout: time.Minute, ReopenWindow: 10 * time.Minute,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cu, err := eng.ResolveCustomer(t.Context(), "t1", "acct", "webchat", "visitor-1", "V")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{eng: eng, clk: clk, store: store, cu: cu}
+	return &fixture{dir: dr, q: q, eng: eng, clk: clk, store: store, cu: cu}
 }
 
 func (f *fixture) say(t *testing.T, cid, text string) session.Message {

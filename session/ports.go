@@ -100,11 +100,19 @@ type BotReply struct {
 // Directory tells the engine what it needs to know of agents, groups and
 // channel accounts without depending on how they are stored.
 type Directory interface {
-	// RoutingAgent returns an agent as the router sees them (groups and
-	// capacity); Load is filled by the engine.
-	RoutingAgent(ctx context.Context, tenantID, agentID string) (acd.Agent, error)
+	// RoutingAgent returns an agent as the router sees them (groups, skills,
+	// capacity) with their recorded presence; Load is filled by the engine.
+	RoutingAgent(ctx context.Context, tenantID, agentID string) (RoutingAgent, error)
+	// AgentNotReady records that routing made an agent not ready (missed
+	// offers), with the reason shown to them and to supervisors.
+	AgentNotReady(ctx context.Context, tenantID, agentID, reason string) error
 	// DefaultGroup is the group an account's handoffs go to.
 	DefaultGroup(ctx context.Context, tenantID, accountID string) (string, error)
+	// SessionCost is the capacity a session on the account takes from its
+	// agent (per-channel cost); at least 1.
+	SessionCost(ctx context.Context, tenantID, accountID string) int
+	// Group returns a group's routing settings; errs.NotFound for none.
+	Group(ctx context.Context, tenantID, groupID string) (acd.Group, error)
 	// GroupExists reports whether the tenant has the group.
 	GroupExists(ctx context.Context, tenantID, groupID string) (bool, error)
 	// ReasonCheck validates wrap-up reason codes against the tenant's current

@@ -55,6 +55,15 @@ const (
 	EvWrappedUp     Event = "wrapped_up"     // wrapup → closed
 	EvWrapupTimeout Event = "wrapup_timeout" // wrapup → closed without reasons
 	EvBotResolved   Event = "bot_resolved"   // bot → closed
+	EvOffered       Event = "offered"        // queued → offered (offer-with-accept groups)
+	EvAccepted      Event = "accepted"       // offered → active
+	EvDeclined      Event = "declined"       // offered → queued, the agent said no
+	EvOfferExpired  Event = "offer_expired"  // offered → queued, nobody answered in time
+	EvOverflow      Event = "overflow"       // queued → queued, another group after the max wait
+	EvLeftMessage   Event = "left_message"   // queued → closed after the max wait; the customer may leave a message
+	// EvHandoffRefused records a handoff that did not queue (off hours,
+	// queue full); the session stays with the bot (bot → bot).
+	EvHandoffRefused Event = "handoff_refused"
 )
 
 // transitions lists, per event, the states it may start from and the state
@@ -63,17 +72,24 @@ var transitions = map[Event]struct {
 	from []State
 	to   State
 }{
-	EvHandoff:       {[]State{StateBot}, StateQueued},
-	EvAssigned:      {[]State{StateQueued, StateOffered}, StateActive},
-	EvRequeued:      {[]State{StateActive, StateOffered}, StateQueued},
-	EvTransferAgent: {[]State{StateActive}, StateActive},
-	EvTransferGroup: {[]State{StateActive}, StateQueued},
-	EvAgentClosed:   {[]State{StateActive}, StateWrapup},
-	EvCustomerIdle:  {[]State{StateActive}, StateWrapup},
-	EvAbandoned:     {[]State{StateQueued, StateOffered}, StateClosed},
-	EvWrappedUp:     {[]State{StateWrapup}, StateClosed},
-	EvWrapupTimeout: {[]State{StateWrapup}, StateClosed},
-	EvBotResolved:   {[]State{StateBot}, StateClosed},
+	EvHandoff:        {[]State{StateBot}, StateQueued},
+	EvAssigned:       {[]State{StateQueued}, StateActive},
+	EvRequeued:       {[]State{StateActive, StateOffered}, StateQueued},
+	EvTransferAgent:  {[]State{StateActive}, StateActive},
+	EvTransferGroup:  {[]State{StateActive}, StateQueued},
+	EvAgentClosed:    {[]State{StateActive}, StateWrapup},
+	EvCustomerIdle:   {[]State{StateActive}, StateWrapup},
+	EvAbandoned:      {[]State{StateQueued, StateOffered}, StateClosed},
+	EvWrappedUp:      {[]State{StateWrapup}, StateClosed},
+	EvWrapupTimeout:  {[]State{StateWrapup}, StateClosed},
+	EvBotResolved:    {[]State{StateBot}, StateClosed},
+	EvOffered:        {[]State{StateQueued}, StateOffered},
+	EvAccepted:       {[]State{StateOffered}, StateActive},
+	EvDeclined:       {[]State{StateOffered}, StateQueued},
+	EvOfferExpired:   {[]State{StateOffered}, StateQueued},
+	EvOverflow:       {[]State{StateQueued}, StateQueued},
+	EvLeftMessage:    {[]State{StateQueued}, StateClosed},
+	EvHandoffRefused: {[]State{StateBot}, StateBot},
 }
 
 // Next is the state event ev leads to from s, and whether it is allowed.
@@ -120,6 +136,12 @@ type Session struct {
 	// lower bound: when it passes, the timer checks the conversation's last
 	// contact and moves the deadline if the customer wrote since.
 	DeadlineAt *time.Time `json:"deadline_at,omitempty"`
+	// Cost is the capacity the session takes from its agent (the channel
+	// account's session cost), fixed when the session opens.
+	Cost int `json:"cost"`
+	// OfferedAt is when the current offer was made (offer-with-accept
+	// groups); nil when no offer is pending.
+	OfferedAt *time.Time `json:"offered_at,omitempty"`
 }
 
 // EventRecord is one persisted transition or occurrence in a session's life.

@@ -1,17 +1,18 @@
 // Package acdredis keeps the live routing state of the ACD in Redis:
-// waiting sessions per skill group, agents' capacity and load, and which
-// agents are available in each group. Every change that must not race
-// (enqueue, match, release) is one Lua script, so any number of nodes can
-// route the same tenant at once without giving a session or a unit of
-// capacity twice. The same scripts run on a real Redis and on the embedded
-// miniredis.
+// waiting sessions per skill group, agents' capacity, load and skills, and
+// which agents are available in each group under the group's strategy.
+// Every change that must not race (enqueue, match, release, claim) is one
+// Lua script that also does the matching it triggers, so an event costs one
+// round trip and any number of nodes can route the same tenant at once
+// without giving a session or a unit of capacity twice. The same scripts
+// run on a real Redis and on the embedded miniredis.
 package acdredis
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -26,96 +27,187 @@ import (
 
 var _ acd.Queue = (*Queue)(nil)
 
-// Tuning of the retry loops around scripts whose KEYS depend on state read
-// just before (an agent's groups, a group's first available agents).
-const (
-	// maxGroupsRetries bounds retries when an agent's groups change between
-	// reading them and running the script; a change is a rare admin action,
-	// so hitting the bound means something rewrites them in a loop.
-	maxGroupsRetries = 8
-	// candidateSlack is how many agents beyond the assignments still wanted
-	// MatchGroup passes as candidates, so that a few full or not-ready agents
-	// at the head of the available set cost no extra round trip.
-	candidateSlack = 16
-	// maxCandidates caps the candidates (and so the KEYS) of one script run.
-	maxCandidates = 4096
-	// maxIdleRounds bounds the MatchGroup rounds in a row that assign
-	// nothing; each such round doubles the candidates, so the bound is only
-	// reached when other nodes keep reordering the available set, and they
-	// are then matching the group themselves.
-	maxIdleRounds = 16
-)
+// Options tune a Queue.
+type Options struct {
+	// PipelineConns is how many connections carry batched script calls
+	// (batch.go); 0 disables batching and every call is its own round trip.
+	PipelineConns int
+	// MatchLimit caps the assignments one enqueue's match makes (default 16).
+	MatchLimit int
+}
 
-// Queue is the Redis implementation of acd.Queue. It holds no state of its
-// own besides the client, so one Queue serves any number of goroutines and
-// nodes share state only through Redis.
+// DefaultOptions batch script calls over four connections.
+var DefaultOptions = Options{PipelineConns: 4, MatchLimit: 16}
+
+// Queue is the Redis implementation of acd.Queue. It holds no routing state
+// of its own, so one Queue serves any number of goroutines and nodes share
+// state only through Redis.
 type Queue struct {
 	c *rdb.Client
-	// Clock stamps enqueue times left zero, idle-since scores and Waited;
-	// tests swap in a clock.Fake. Set it before the Queue is used.
+	// Clock stamps enqueue times left zero, idle-since times, script "now"
+	// and Waited; tests swap in a clock.Fake. Set it before use.
 	Clock clock.Clock
+	opts  Options
+	b     *batcher
 }
 
-// New returns a Queue on c, keyed under c.Prefix, on the wall clock.
-func New(c *rdb.Client) *Queue {
-	return &Queue{c: c, Clock: clock.Real{}}
+// New returns a Queue on c with DefaultOptions, on the wall clock.
+func New(c *rdb.Client) *Queue { return NewWithOptions(c, DefaultOptions) }
+
+// NewWithOptions returns a Queue on c tuned by opts.
+func NewWithOptions(c *rdb.Client, opts Options) *Queue {
+	if opts.MatchLimit <= 0 {
+		opts.MatchLimit = 16
+	}
+	q := &Queue{c: c, Clock: clock.Real{}, opts: opts}
+	if opts.PipelineConns > 0 {
+		q.b = newBatcher(c, opts.PipelineConns)
+	}
+	return q
 }
 
-// Enqueue adds a waiting session. An item already waiting keeps its
-// priority and time (ZADD NX), so a retried handoff cannot reorder the
-// queue. A zero EnqueuedAt means now; a session handed back to the queue
-// passes its original time and so returns near the head.
-func (q *Queue) Enqueue(ctx context.Context, it acd.Item) error {
-	const op = "acdredis.Enqueue"
-	if err := checkTenant(op, it.TenantID); err != nil {
+// Close stops the batching loops; calls after Close fail.
+func (q *Queue) Close() {
+	if q.b != nil {
+		q.b.close()
+	}
+}
+
+// run calls a routing script for a tenant: KEYS[1] is the tenant's marker
+// key, ARGV starts with the tenant prefix and now (lua/lib.lua).
+func (q *Queue) run(ctx context.Context, s *redis.Script, tenantID string, now time.Time, args ...any) (any, error) {
+	p := q.tenantPrefix(tenantID)
+	keys := []string{builtKey(p)}
+	argv := make([]any, 0, 2+len(args))
+	argv = append(argv, p, now.UnixMicro())
+	argv = append(argv, args...)
+	if q.b != nil {
+		return q.b.run(s, keys, argv)
+	}
+	return s.Run(ctx, q.c, keys, argv...).Result()
+}
+
+// Configure implements acd.Queue.
+func (q *Queue) Configure(ctx context.Context, g acd.Group) error {
+	const op = "acdredis.Configure"
+	if err := checkTenant(op, g.TenantID); err != nil {
 		return err
 	}
-	if err := checkGroup(op, it.GroupID); err != nil {
+	if err := checkID(op, "group", g.ID); err != nil {
 		return err
 	}
-	if it.SessionID == "" {
-		return errs.E(op, errs.Invalid, "session id is empty")
+	strategy, fallback := g.Strategy, g.Fallback
+	if strategy == "" {
+		strategy = acd.LongestIdle
 	}
-	if it.Priority > MaxPriority || it.Priority < -MaxPriority {
-		return errs.E(op, errs.Invalid, "priority %d outside ±%d", it.Priority, MaxPriority)
+	if fallback == "" || fallback == acd.Sticky {
+		fallback = acd.LongestIdle
 	}
-	at := it.EnqueuedAt
-	if at.IsZero() {
-		at = q.Clock.Now()
+	if !strategy.Valid() || !fallback.Valid() {
+		return errs.E(op, errs.Invalid, "group %s: unknown strategy %q or fallback %q", g.ID, g.Strategy, g.Fallback)
 	}
-	ms := at.UnixMilli()
-	if ms < 0 || ms > maxEnqueueMs {
-		return errs.E(op, errs.Invalid, "enqueued at %s outside 1970..2286", at)
+	sl := g.SLThreshold
+	if sl <= 0 {
+		sl = 20 * time.Second
 	}
-	k := q.keys(it.TenantID)
-	err := scriptEnqueue.Run(ctx, q.c,
-		[]string{k.waiting(it.GroupID), k.enqueued(it.GroupID)},
-		it.SessionID, score(it.Priority, ms), ms).Err()
+	weight := g.Weight
+	if weight <= 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
+		weight = 1
+	}
+	step := g.PriorityStep
+	if step == 0 {
+		step = time.Minute
+	}
+	if step < 0 || step.Milliseconds() > maxStepMs {
+		return errs.E(op, errs.Invalid, "group %s: priority step %s outside 0..24h", g.ID, step)
+	}
+	ring := g.RingStep
+	if ring <= 0 {
+		ring = 15 * time.Second
+	}
+	_, err := q.run(ctx, scriptConfigure, g.TenantID, q.Clock.Now(), g.ID,
+		"strategy", string(strategy), "fallback", string(fallback),
+		"sl", sl.Milliseconds(), "weight", strconv.FormatFloat(weight, 'g', -1, 64),
+		"step", step.Milliseconds(), "sticky", max(g.StickyWait, 0).Milliseconds(),
+		"ring", ring.Milliseconds(), "maxq", max(g.MaxQueue, 0))
 	if err != nil {
-		return redisErr(op, fmt.Errorf("enqueue session %s in group %s: %w", it.SessionID, it.GroupID, err))
+		return redisErr(op, fmt.Errorf("configure group %s: %w", g.ID, err))
 	}
 	return nil
 }
 
-// Remove takes a session out of its group's queue and reports whether it
-// was waiting, so that a caller racing a match can tell who won.
+// Enqueue implements acd.Queue. An item already waiting keeps its rank, so
+// a retried handoff cannot reorder the queue. A zero EnqueuedAt means now;
+// a session handed back to the queue passes its original time and so
+// returns near the head. The match that follows is part of the same
+// script: with an agent available, enqueue→assign is one round trip.
+func (q *Queue) Enqueue(ctx context.Context, it acd.Item) (acd.Enqueued, error) {
+	const op = "acdredis.Enqueue"
+	if err := checkTenant(op, it.TenantID); err != nil {
+		return acd.Enqueued{}, err
+	}
+	if err := checkID(op, "group", it.GroupID); err != nil {
+		return acd.Enqueued{}, err
+	}
+	if err := checkID(op, "session", it.SessionID); err != nil {
+		return acd.Enqueued{}, err
+	}
+	if it.PreferredAgent != "" {
+		if err := checkID(op, "preferred agent", it.PreferredAgent); err != nil {
+			return acd.Enqueued{}, err
+		}
+	}
+	if it.Priority > MaxPriority || it.Priority < -MaxPriority {
+		return acd.Enqueued{}, errs.E(op, errs.Invalid, "priority %d outside ±%d", it.Priority, MaxPriority)
+	}
+	cost := it.Cost
+	if cost == 0 {
+		cost = 1
+	}
+	if cost < 0 || cost > 1000 {
+		return acd.Enqueued{}, errs.E(op, errs.Invalid, "cost %d outside 1..1000", it.Cost)
+	}
+	now := q.Clock.Now()
+	at := it.EnqueuedAt
+	if at.IsZero() {
+		at = now
+	}
+	ms := at.UnixMilli()
+	if ms < 0 || ms > maxEnqueueMs {
+		return acd.Enqueued{}, errs.E(op, errs.Invalid, "enqueued at %s outside 1970..2286", at)
+	}
+	force := ""
+	if it.Force {
+		force = "1"
+	}
+	res, err := q.run(ctx, scriptEnqueue, it.TenantID, now, it.GroupID, it.SessionID, ms,
+		it.Priority, cost, it.PreferredAgent, force, q.opts.MatchLimit)
+	if err != nil {
+		return acd.Enqueued{}, redisErr(op, fmt.Errorf("enqueue session %s in group %s: %w", it.SessionID, it.GroupID, err))
+	}
+	r, err := parseReply(res)
+	if err != nil {
+		return acd.Enqueued{}, errs.Wrap(op, err)
+	}
+	return acd.Enqueued{
+		Added: r.code == codeAdded, Full: r.code == codeFull,
+		Position: int(r.a), Length: int(r.b),
+		Assignments: assignments(it.TenantID, now, r.matches),
+	}, nil
+}
+
+// Remove implements acd.Queue; it reports whether the item was waiting, so
+// that a caller racing a match can tell who won.
 func (q *Queue) Remove(ctx context.Context, tenantID, groupID, sessionID string) (bool, error) {
 	const op = "acdredis.Remove"
-	if sessionID == "" {
-		return false, errs.E(op, errs.Invalid, "session id is empty")
-	}
-	if err := checkTenant(op, tenantID); err != nil {
+	if err := checkItem(op, tenantID, groupID, sessionID); err != nil {
 		return false, err
 	}
-	if err := checkGroup(op, groupID); err != nil {
-		return false, err
-	}
-	k := q.keys(tenantID)
-	n, err := scriptRemove.Run(ctx, q.c,
-		[]string{k.waiting(groupID), k.enqueued(groupID)}, sessionID).Int64()
+	res, err := q.run(ctx, scriptRemove, tenantID, q.Clock.Now(), groupID, sessionID)
 	if err != nil {
 		return false, redisErr(op, fmt.Errorf("remove session %s from group %s: %w", sessionID, groupID, err))
 	}
+	n, _ := res.(int64)
 	return n == 1, nil
 }
 
@@ -123,16 +215,10 @@ func (q *Queue) Remove(ctx context.Context, tenantID, groupID, sessionID string)
 // read in one MULTI so the two agree.
 func (q *Queue) Position(ctx context.Context, tenantID, groupID, sessionID string) (int, int, error) {
 	const op = "acdredis.Position"
-	if sessionID == "" {
-		return 0, 0, errs.E(op, errs.Invalid, "session id is empty")
-	}
-	if err := checkTenant(op, tenantID); err != nil {
+	if err := checkItem(op, tenantID, groupID, sessionID); err != nil {
 		return 0, 0, err
 	}
-	if err := checkGroup(op, groupID); err != nil {
-		return 0, 0, err
-	}
-	key := q.keys(tenantID).waiting(groupID)
+	key := groupKey(q.tenantPrefix(tenantID), groupID, "wait")
 	pipe := q.c.TxPipeline()
 	rank := pipe.ZRank(ctx, key, sessionID)
 	card := pipe.ZCard(ctx, key)
@@ -156,305 +242,331 @@ func (q *Queue) Length(ctx context.Context, tenantID, groupID string) (int, erro
 	if err := checkTenant(op, tenantID); err != nil {
 		return 0, err
 	}
-	if err := checkGroup(op, groupID); err != nil {
+	if err := checkID(op, "group", groupID); err != nil {
 		return 0, err
 	}
-	n, err := q.c.ZCard(ctx, q.keys(tenantID).waiting(groupID)).Result()
+	n, err := q.c.ZCard(ctx, groupKey(q.tenantPrefix(tenantID), groupID, "wait")).Result()
 	if err != nil {
 		return 0, redisErr(op, fmt.Errorf("length of group %s: %w", groupID, err))
 	}
 	return int(n), nil
 }
 
-// AgentReady stores the agent's capacity, load and groups, marks them
-// ready and puts them in each group's available set scored by IdleSince
-// (now when zero). The given IdleSince replaces any score the agent had:
-// the caller knows when the agent became idle, and a rebuild from the
-// database must be able to set it. Groups the agent no longer serves drop
-// them. An agent already at capacity is ready but not available until a
-// Release.
-func (q *Queue) AgentReady(ctx context.Context, a acd.Agent) error {
+// Waiting implements acd.Queue.
+func (q *Queue) Waiting(ctx context.Context, tenantID, groupID string, limit int) ([]string, error) {
+	const op = "acdredis.Waiting"
+	if err := checkTenant(op, tenantID); err != nil {
+		return nil, err
+	}
+	if err := checkID(op, "group", groupID); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	ids, err := q.c.ZRange(ctx, groupKey(q.tenantPrefix(tenantID), groupID, "wait"), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, redisErr(op, fmt.Errorf("waiting of group %s: %w", groupID, err))
+	}
+	return ids, nil
+}
+
+// AgentReady stores the agent's capacity, load and skills, marks them
+// ready and available in each group (ordered by each group's strategy;
+// IdleSince, now when zero, orders longest_idle), forgets groups they no
+// longer serve, and gives them the sessions they can take — in one
+// script. An agent at capacity is ready but not available until a Release.
+func (q *Queue) AgentReady(ctx context.Context, a acd.Agent) ([]acd.Assignment, error) {
 	const op = "acdredis.AgentReady"
 	if err := checkTenant(op, a.TenantID); err != nil {
-		return err
+		return nil, err
 	}
-	if a.ID == "" {
-		return errs.E(op, errs.Invalid, "agent id is empty")
+	if err := checkID(op, "agent", a.ID); err != nil {
+		return nil, err
 	}
 	if a.MaxSessions < 0 || a.Load < 0 {
-		return errs.E(op, errs.Invalid, "agent %s: max sessions %d and load %d must not be negative", a.ID, a.MaxSessions, a.Load)
+		return nil, errs.E(op, errs.Invalid, "agent %s: max sessions %d and load %d must not be negative", a.ID, a.MaxSessions, a.Load)
 	}
-	groups := make([]string, 0, len(a.Groups))
-	for _, g := range a.Groups {
-		if err := checkGroup(op, g); err != nil {
-			return err
-		}
-		if !slices.Contains(groups, g) {
-			groups = append(groups, g)
-		}
-	}
+	now := q.Clock.Now()
 	idle := a.IdleSince
 	if idle.IsZero() {
-		idle = q.Clock.Now()
+		idle = now
 	}
-	if us := idle.UnixMicro(); us < 0 || us > maxIdleMicros {
-		return errs.E(op, errs.Invalid, "agent %s: idle since %s outside 1970..2255", a.ID, idle)
+	if us := idle.UnixMicro(); us < 0 || us > 1<<53-1 {
+		return nil, errs.E(op, errs.Invalid, "agent %s: idle since %s outside 1970..2255", a.ID, idle)
 	}
-	csv := strings.Join(groups, ",")
-	k := q.keys(a.TenantID)
-	for range maxGroupsRetries {
-		oldCSV, _, err := q.agentGroups(ctx, k, a.ID)
-		if err != nil {
-			return redisErr(op, err)
+	args := []any{a.ID, a.MaxSessions, a.Load, idle.UnixMicro()}
+	seen := make(map[string]bool, len(a.Groups))
+	for _, g := range a.Groups {
+		if err := checkID(op, "group", g); err != nil {
+			return nil, err
 		}
-		keys := []string{k.agent(a.ID)}
-		for _, g := range groups {
-			keys = append(keys, k.available(g))
-		}
-		for _, g := range splitGroups(oldCSV) {
-			if !slices.Contains(groups, g) {
-				keys = append(keys, k.available(g))
-			}
-		}
-		code, err := scriptAgentReady.Run(ctx, q.c, keys,
-			a.ID, a.MaxSessions, a.Load, idle.UnixMicro(), csv, len(groups), oldCSV).Int64()
-		if err != nil {
-			return redisErr(op, fmt.Errorf("agent %s ready: %w", a.ID, err))
-		}
-		switch err := codeErr(code); {
-		case err == nil:
-			return nil
-		case errors.Is(err, errGroupsChanged):
+		if seen[g] {
 			continue
-		default:
-			return errs.Wrap(op, fmt.Errorf("agent %s ready: %w", a.ID, err))
 		}
+		seen[g] = true
+		prof, weight := 3, 1
+		if p, ok := a.Proficiency[g]; ok {
+			prof = min(max(p, 1), 5)
+		}
+		if w, ok := a.Weight[g]; ok {
+			weight = min(max(w, 1), 100)
+		}
+		args = append(args, g, prof, weight)
 	}
-	return groupsChurn(op, a.ID)
+	return q.agentScript(ctx, op, scriptAgentReady, a.TenantID, a.ID, now, args...)
 }
 
 // AgentNotReady takes the agent out of every group's available set and
-// clears their ready flag; their load stays so the sessions they still
-// hold count when they return. An agent routing does not know is already
-// out of routing, so that is not an error.
+// clears their ready flag; their load stays. An agent routing does not
+// know is already out of routing, so that is not an error.
 func (q *Queue) AgentNotReady(ctx context.Context, tenantID, agentID string) error {
-	const op = "acdredis.AgentNotReady"
-	err := q.runOnAgentGroups(ctx, op, tenantID, agentID, scriptAgentNotReady, nil)
+	return q.notReady(ctx, "acdredis.AgentNotReady", tenantID, agentID, "0")
+}
+
+// AgentOffline implements acd.Queue.
+func (q *Queue) AgentOffline(ctx context.Context, tenantID, agentID string) error {
+	return q.notReady(ctx, "acdredis.AgentOffline", tenantID, agentID, "1")
+}
+
+func (q *Queue) notReady(ctx context.Context, op, tenantID, agentID, offline string) error {
+	if err := checkTenant(op, tenantID); err != nil {
+		return err
+	}
+	if err := checkID(op, "agent", agentID); err != nil {
+		return err
+	}
+	if _, err := q.run(ctx, scriptAgentNotReady, tenantID, q.Clock.Now(), agentID, offline); err != nil {
+		return redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
+	}
+	return nil
+}
+
+// Release implements acd.Queue. It returns ErrUnknownAgent for an agent
+// routing holds no state for, which means the routing state drifted from
+// the database and the agent needs AgentReady again.
+func (q *Queue) Release(ctx context.Context, tenantID, agentID string, cost int) ([]acd.Assignment, error) {
+	const op = "acdredis.Release"
+	if cost <= 0 {
+		cost = 1
+	}
+	return q.agentScript(ctx, op, scriptRelease, tenantID, agentID, q.Clock.Now(), agentID, cost, "")
+}
+
+// MatchAgent gives the agent the sessions held for them, then the most
+// urgent waiting sessions across their groups, up to their spare capacity,
+// in one script. An agent who is not ready, full or unknown gets nothing;
+// that is not an error, since matching is triggered by events that may
+// race a state change.
+func (q *Queue) MatchAgent(ctx context.Context, tenantID, agentID string) ([]acd.Assignment, error) {
+	as, err := q.agentScript(ctx, "acdredis.MatchAgent", scriptMatchAgent, tenantID, agentID, q.Clock.Now(), agentID)
+	if errors.Is(err, ErrUnknownAgent) {
+		return nil, nil
+	}
+	return as, err
+}
+
+// agentScript runs a script with the {code, a, b, assignments...} reply
+// for one agent.
+func (q *Queue) agentScript(ctx context.Context, op string, s *redis.Script, tenantID, agentID string, now time.Time, args ...any) ([]acd.Assignment, error) {
+	if err := checkTenant(op, tenantID); err != nil {
+		return nil, err
+	}
+	if err := checkID(op, "agent", agentID); err != nil {
+		return nil, err
+	}
+	res, err := q.run(ctx, s, tenantID, now, args...)
+	if err != nil {
+		return nil, redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
+	}
+	r, err := parseReply(res)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	as := assignments(tenantID, now, r.matches)
+	if r.code == codeUnknownAgent {
+		return as, ErrUnknownAgent
+	}
+	return as, nil
+}
+
+// Claim implements acd.Queue.
+func (q *Queue) Claim(ctx context.Context, tenantID, agentID string, cost int) (bool, error) {
+	const op = "acdredis.Claim"
+	if err := checkTenant(op, tenantID); err != nil {
+		return false, err
+	}
+	if err := checkID(op, "agent", agentID); err != nil {
+		return false, err
+	}
+	if cost <= 0 {
+		cost = 1
+	}
+	res, err := q.run(ctx, scriptClaim, tenantID, q.Clock.Now(), agentID, cost)
+	if err != nil {
+		return false, redisErr(op, fmt.Errorf("claim agent %s: %w", agentID, err))
+	}
+	n, _ := res.(int64)
+	return n == 1, nil // 3 (unknown) means not in routing: not ready
+}
+
+// Missed implements acd.Queue.
+func (q *Queue) Missed(ctx context.Context, tenantID, agentID string, limit int) (int, bool, error) {
+	n, made, err := q.missed(ctx, "acdredis.Missed", tenantID, agentID, limit, "")
+	return n, made, err
+}
+
+// Accepted implements acd.Queue.
+func (q *Queue) Accepted(ctx context.Context, tenantID, agentID string) error {
+	_, _, err := q.missed(ctx, "acdredis.Accepted", tenantID, agentID, 0, "1")
+	return err
+}
+
+func (q *Queue) missed(ctx context.Context, op, tenantID, agentID string, limit int, reset string) (int, bool, error) {
+	if err := checkTenant(op, tenantID); err != nil {
+		return 0, false, err
+	}
+	if err := checkID(op, "agent", agentID); err != nil {
+		return 0, false, err
+	}
+	res, err := q.run(ctx, scriptMissed, tenantID, q.Clock.Now(), agentID, max(limit, 0), reset)
+	if err != nil {
+		return 0, false, redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) != 2 {
+		return 0, false, errs.E(op, errs.Internal, "unexpected reply %#v", res)
+	}
+	n, _ := arr[0].(int64)
+	made, _ := arr[1].(int64)
+	if n < 0 {
+		return 0, false, nil // unknown to routing: nothing to count
+	}
+	return int(n), made == 1, nil
+}
+
+// AgentLoad implements acd.Queue.
+func (q *Queue) AgentLoad(ctx context.Context, tenantID, agentID string) (acd.AgentLoad, error) {
+	const op = "acdredis.AgentLoad"
+	if err := checkTenant(op, tenantID); err != nil {
+		return acd.AgentLoad{}, err
+	}
+	if err := checkID(op, "agent", agentID); err != nil {
+		return acd.AgentLoad{}, err
+	}
+	v, err := q.c.HMGet(ctx, q.tenantPrefix(tenantID)+":agent:"+agentID, "ready", "load", "max").Result()
+	if err != nil {
+		return acd.AgentLoad{}, redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
+	}
+	if v[2] == nil {
+		return acd.AgentLoad{}, nil
+	}
+	str := func(x any) string { s, _ := x.(string); return s }
+	load, _ := strconv.Atoi(str(v[1]))
+	maxS, _ := strconv.Atoi(str(v[2]))
+	return acd.AgentLoad{Known: true, Ready: str(v[0]) == "1", Load: load, Max: maxS}, nil
+}
+
+// SetLoad implements acd.Queue: it sets the load and places the agent
+// again under each group's strategy in one script, matching nothing (the
+// caller matches afterwards and delivers). An agent routing has no state
+// for is left alone (AgentReady will set the load).
+func (q *Queue) SetLoad(ctx context.Context, tenantID, agentID string, load int) error {
+	_, err := q.agentScript(ctx, "acdredis.SetLoad", scriptRelease, tenantID, agentID, q.Clock.Now(), agentID, 0, max(load, 0))
 	if errors.Is(err, ErrUnknownAgent) {
 		return nil
 	}
 	return err
 }
 
-// Release frees one unit of an agent's capacity; at zero load it does
-// nothing. A ready agent who was full rejoins their groups at the tail of
-// the available sets; one who still had room keeps their place. It returns
-// ErrUnknownAgent for an agent routing holds no state for, which means the
-// routing state drifted from the database and needs a rebuild.
-func (q *Queue) Release(ctx context.Context, tenantID, agentID string) error {
-	const op = "acdredis.Release"
-	return q.runOnAgentGroups(ctx, op, tenantID, agentID, scriptRelease,
-		[]any{q.Clock.Now().UnixMicro()})
-}
-
-// Claim implements acd.Queue.
-func (q *Queue) Claim(ctx context.Context, tenantID, agentID string) (bool, error) {
-	const op = "acdredis.Claim"
-	if err := checkTenant(op, tenantID); err != nil {
-		return false, err
-	}
-	if agentID == "" {
-		return false, errs.E(op, errs.Invalid, "agent id is empty")
-	}
-	code, err := scriptClaim.Run(ctx, q.c, []string{q.keys(tenantID).agent(agentID)}).Int64()
-	if err != nil {
-		return false, redisErr(op, fmt.Errorf("claim agent %s: %w", agentID, err))
-	}
-	switch code {
-	case 1:
-		return true, nil
-	case 0:
-		return false, nil
-	}
-	if err := codeErr(code); err != nil {
-		if errs.Is(err, errs.NotFound) {
-			return false, nil // not in routing: not ready
-		}
-		return false, errs.Wrap(op, fmt.Errorf("claim agent %s: %w", agentID, err))
-	}
-	return false, nil
-}
-
-// runOnAgentGroups runs a script whose contract is KEYS = agent hash then
-// the available set of each of the agent's groups, ARGV = agent id, the
-// groups csv the KEYS were built from, then extra. It rereads the groups
-// and retries when they changed in between.
-func (q *Queue) runOnAgentGroups(ctx context.Context, op, tenantID, agentID string, s *redis.Script, extra []any) error {
-	if err := checkTenant(op, tenantID); err != nil {
-		return err
-	}
-	if agentID == "" {
-		return errs.E(op, errs.Invalid, "agent id is empty")
-	}
-	k := q.keys(tenantID)
-	for range maxGroupsRetries {
-		csv, _, err := q.agentGroups(ctx, k, agentID)
-		if err != nil {
-			return redisErr(op, err)
-		}
-		keys := []string{k.agent(agentID)}
-		for _, g := range splitGroups(csv) {
-			keys = append(keys, k.available(g))
-		}
-		code, err := s.Run(ctx, q.c, keys, append([]any{agentID, csv}, extra...)...).Int64()
-		if err != nil {
-			return redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
-		}
-		switch err := codeErr(code); {
-		case err == nil:
-			return nil
-		case errors.Is(err, errGroupsChanged):
-			continue
-		default:
-			return errs.Wrap(op, fmt.Errorf("agent %s: %w", agentID, err))
-		}
-	}
-	return groupsChurn(op, agentID)
-}
-
-// MatchGroup hands the group's head sessions to its longest-idle agents
-// with spare capacity, at most limit of them. Each script run is atomic;
-// when the available set holds more agents than were passed as candidates,
-// MatchGroup runs it again with the next ones. Assignments made before an
-// error are returned with it: they are already recorded in Redis and the
-// caller must deliver them.
+// MatchGroup hands the group's best waiting sessions to the agents its
+// strategy picks, at most limit of them, in one script.
 func (q *Queue) MatchGroup(ctx context.Context, tenantID, groupID string, limit int) ([]acd.Assignment, error) {
 	const op = "acdredis.MatchGroup"
 	if err := checkTenant(op, tenantID); err != nil {
 		return nil, err
 	}
-	if err := checkGroup(op, groupID); err != nil {
+	if err := checkID(op, "group", groupID); err != nil {
 		return nil, err
 	}
-	k := q.keys(tenantID)
-	waiting, enqueued, available := k.waiting(groupID), k.enqueued(groupID), k.available(groupID)
-	var out []acd.Assignment
-	window := min(limit, maxCandidates-candidateSlack) + candidateSlack // no overflow for a huge limit
-	for idle := 0; len(out) < limit && idle < maxIdleRounds; {
-		pipe := q.c.Pipeline()
-		nWaiting := pipe.ZCard(ctx, waiting)
-		cands := pipe.ZRange(ctx, available, 0, int64(window-1))
-		if _, err := pipe.Exec(ctx); err != nil {
-			return out, redisErr(op, fmt.Errorf("match group %s: %w", groupID, err))
+	if limit <= 0 {
+		return nil, nil
+	}
+	now := q.Clock.Now()
+	res, err := q.run(ctx, scriptMatchGroup, tenantID, now, groupID, limit)
+	if err != nil {
+		return nil, redisErr(op, fmt.Errorf("match group %s: %w", groupID, err))
+	}
+	r, err := parseReply(res)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	return assignments(tenantID, now, r.matches), nil
+}
+
+// Stats implements acd.Queue.
+func (q *Queue) Stats(ctx context.Context, tenantID string, groupIDs []string) ([]acd.GroupStats, error) {
+	const op = "acdredis.Stats"
+	if err := checkTenant(op, tenantID); err != nil {
+		return nil, err
+	}
+	if len(groupIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(groupIDs))
+	for _, g := range groupIDs {
+		if err := checkID(op, "group", g); err != nil {
+			return nil, err
 		}
-		if nWaiting.Val() == 0 || len(cands.Val()) == 0 {
-			break
+		args = append(args, g)
+	}
+	now := q.Clock.Now()
+	res, err := q.run(ctx, scriptStats, tenantID, now, args...)
+	if err != nil {
+		return nil, redisErr(op, fmt.Errorf("stats: %w", err))
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) != 5*len(groupIDs) {
+		return nil, errs.E(op, errs.Internal, "unexpected reply %#v", res)
+	}
+	// The rate's window: four whole minutes and the current one so far.
+	window := 4*time.Minute + time.Duration(now.UnixMilli()%60000)*time.Millisecond
+	out := make([]acd.GroupStats, len(groupIDs))
+	for i, g := range groupIDs {
+		f := arr[5*i : 5*i+5]
+		num := func(x any) int { n, _ := x.(int64); return int(n) }
+		s := acd.GroupStats{GroupID: g, Waiting: num(f[0]), Online: num(f[2]), Available: num(f[3])}
+		if ms, err := strconv.ParseInt(fmt.Sprint(f[1]), 10, 64); err == nil && s.Waiting > 0 {
+			s.OldestSince = time.UnixMilli(ms).UTC()
+			s.LongestWait = max(now.Sub(s.OldestSince), 0)
 		}
-		keys := make([]string, 0, 3+len(cands.Val()))
-		keys = append(keys, waiting, enqueued, available)
-		now := q.Clock.Now()
-		args := make([]any, 0, 3+len(cands.Val()))
-		args = append(args, now.UnixMicro(), limit-len(out), groupID)
-		for _, id := range cands.Val() {
-			keys = append(keys, k.agent(id))
-			args = append(args, id)
-		}
-		res, err := scriptMatchGroup.Run(ctx, q.c, keys, args...).Result()
-		if err != nil {
-			return out, redisErr(op, fmt.Errorf("match group %s: %w", groupID, err))
-		}
-		code, ms, err := parseMatches(res)
-		if err != nil {
-			return out, errs.Wrap(op, fmt.Errorf("match group %s: %w", groupID, err))
-		}
-		for _, m := range ms {
-			out = append(out, acd.Assignment{
-				TenantID:  tenantID,
-				SessionID: m.session,
-				GroupID:   groupID,
-				AgentID:   m.other,
-				Waited:    waited(now, m),
-			})
-		}
-		switch err := codeErr(code); {
-		case err == nil:
-			return out, nil
-		case errors.Is(err, errMoreAgents):
-			if len(ms) == 0 {
-				idle++
-				window = min(window*2, maxCandidates)
-			} else {
-				idle = 0
-			}
-		default:
-			return out, errs.Wrap(op, fmt.Errorf("match group %s: %w", groupID, err))
-		}
+		s.ServiceRate = float64(num(f[4])) / window.Seconds()
+		out[i] = s
 	}
 	return out, nil
 }
 
-// MatchAgent gives the agent the best waiting sessions across all their
-// groups (highest priority, then earliest enqueued) up to their spare
-// capacity, in one script. An agent who is not ready, full or unknown gets
-// nothing; that is not an error, since matching is triggered by events that
-// may race a state change.
-func (q *Queue) MatchAgent(ctx context.Context, tenantID, agentID string) ([]acd.Assignment, error) {
-	const op = "acdredis.MatchAgent"
-	if err := checkTenant(op, tenantID); err != nil {
-		return nil, err
+// Built implements acd.Queue.
+func (q *Queue) Built(ctx context.Context, tenantID string) (bool, error) {
+	if err := checkTenant("acdredis.Built", tenantID); err != nil {
+		return false, err
 	}
-	if agentID == "" {
-		return nil, errs.E(op, errs.Invalid, "agent id is empty")
+	n, err := q.c.Exists(ctx, builtKey(q.tenantPrefix(tenantID))).Result()
+	if err != nil {
+		return false, redisErr("acdredis.Built", err)
 	}
-	k := q.keys(tenantID)
-	for range maxGroupsRetries {
-		csv, ok, err := q.agentGroups(ctx, k, agentID)
-		if err != nil {
-			return nil, redisErr(op, err)
-		}
-		groups := splitGroups(csv)
-		if !ok || len(groups) == 0 {
-			return nil, nil
-		}
-		keys := make([]string, 0, 1+3*len(groups))
-		keys = append(keys, k.agent(agentID))
-		now := q.Clock.Now()
-		args := make([]any, 0, 3+len(groups))
-		args = append(args, now.UnixMicro(), agentID, csv)
-		for _, g := range groups {
-			keys = append(keys, k.waiting(g), k.enqueued(g), k.available(g))
-			args = append(args, g)
-		}
-		res, err := scriptMatchAgent.Run(ctx, q.c, keys, args...).Result()
-		if err != nil {
-			return nil, redisErr(op, fmt.Errorf("match agent %s: %w", agentID, err))
-		}
-		code, ms, err := parseMatches(res)
-		if err != nil {
-			return nil, errs.Wrap(op, fmt.Errorf("match agent %s: %w", agentID, err))
-		}
-		switch err := codeErr(code); {
-		case err == nil:
-			var out []acd.Assignment
-			for _, m := range ms {
-				out = append(out, acd.Assignment{
-					TenantID:  tenantID,
-					SessionID: m.session,
-					GroupID:   m.other,
-					AgentID:   agentID,
-					Waited:    waited(now, m),
-				})
-			}
-			return out, nil
-		case errors.Is(err, errGroupsChanged):
-			continue
-		case errors.Is(err, ErrUnknownAgent):
-			return nil, nil
-		default:
-			return nil, errs.Wrap(op, fmt.Errorf("match agent %s: %w", agentID, err))
-		}
+	return n == 1, nil
+}
+
+// MarkBuilt implements acd.Queue.
+func (q *Queue) MarkBuilt(ctx context.Context, tenantID string) error {
+	if err := checkTenant("acdredis.MarkBuilt", tenantID); err != nil {
+		return err
 	}
-	return nil, groupsChurn(op, agentID)
+	if err := q.c.Set(ctx, builtKey(q.tenantPrefix(tenantID)), q.Clock.Now().UnixMilli(), 0).Err(); err != nil {
+		return redisErr("acdredis.MarkBuilt", err)
+	}
+	return nil
 }
 
 // Reset deletes every key of the tenant under the prefix, before a rebuild
@@ -465,7 +577,7 @@ func (q *Queue) Reset(ctx context.Context, tenantID string) error {
 	if err := checkTenant(op, tenantID); err != nil {
 		return err
 	}
-	iter := q.c.Scan(ctx, 0, q.keys(tenantID).pattern(), 1000).Iterator()
+	iter := q.c.Scan(ctx, 0, pattern(q.tenantPrefix(tenantID)), 1000).Iterator()
 	batch := make([]string, 0, 500)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -492,37 +604,22 @@ func (q *Queue) Reset(ctx context.Context, tenantID string) error {
 	return nil
 }
 
-// agentGroups reads the comma-separated groups of an agent; ok is false
-// when routing holds no state for the agent.
-func (q *Queue) agentGroups(ctx context.Context, k keys, agentID string) (csv string, ok bool, err error) {
-	csv, err = q.c.HGet(ctx, k.agent(agentID), "groups").Result()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("read groups of agent %s: %w", agentID, err)
-	}
-	return csv, true, nil
-}
-
-func splitGroups(csv string) []string {
-	if csv == "" {
+// assignments converts script matches; Waited counts from the enqueue time
+// to the script's now.
+func assignments(tenantID string, now time.Time, ms []scriptMatch) []acd.Assignment {
+	if len(ms) == 0 {
 		return nil
 	}
-	return strings.Split(csv, ",")
-}
-
-// waited is how long a matched session waited, from its enqueue time or,
-// should the enqueue-time hash lack it, from its score.
-func waited(now time.Time, m scriptMatch) time.Duration {
-	ms, err := strconv.ParseInt(m.enqueuedMs, 10, 64)
-	if err != nil {
-		var ok bool
-		if ms, ok = enqueuedFromScore(m.score); !ok {
-			return 0
+	out := make([]acd.Assignment, len(ms))
+	for i, m := range ms {
+		var waited time.Duration
+		if at, err := strconv.ParseInt(m.enqueuedMs, 10, 64); err == nil {
+			waited = max(now.Sub(time.UnixMilli(at)), 0)
 		}
+		out[i] = acd.Assignment{TenantID: tenantID, SessionID: m.session, GroupID: m.group,
+			AgentID: m.agent, Cost: int(m.cost), Waited: waited}
 	}
-	return max(now.Sub(time.UnixMilli(ms)), 0)
+	return out
 }
 
 func checkTenant(op, tenantID string) error {
@@ -536,16 +633,34 @@ func checkTenant(op, tenantID string) error {
 	return nil
 }
 
-func checkGroup(op, groupID string) error {
-	if groupID == "" {
-		return errs.E(op, errs.Invalid, "group id is empty")
+// checkID refuses ids the key layout and the scripts' separators cannot
+// carry: ':' (key parts), ',' (an agent's group list), '|' and tab (item
+// metadata).
+func checkID(op, what, id string) error {
+	if id == "" {
+		return errs.E(op, errs.Invalid, "%s id is empty", what)
 	}
-	// Agents' groups are stored comma-separated.
-	if strings.Contains(groupID, ",") {
-		return errs.E(op, errs.Invalid, "group id %q contains a comma", groupID)
+	if strings.ContainsAny(id, ":,|\t{}") {
+		return errs.E(op, errs.Invalid, "%s id %q contains one of : , | { } or a tab", what, id)
 	}
 	return nil
 }
+
+func checkItem(op, tenantID, groupID, sessionID string) error {
+	if err := checkTenant(op, tenantID); err != nil {
+		return err
+	}
+	if err := checkID(op, "group", groupID); err != nil {
+		return err
+	}
+	return checkID(op, "session", sessionID)
+}
+
+// ErrUnknownAgent reports an agent that routing holds no state for: never
+// made ready since the last Reset, or lost with Redis. It carries
+// errs.NotFound, so callers can tell it from a failure and rebuild the
+// agent's state with AgentReady.
+var ErrUnknownAgent = &errs.Error{Op: "acdredis", Code: errs.NotFound, Msg: "agent unknown to routing"}
 
 // redisErr classes a failed Redis call: an error reply (a script that
 // failed, a wrong key type) is a bug, anything else means the store is
@@ -559,6 +674,9 @@ func redisErr(op string, err error) error {
 	return &errs.Error{Op: op, Code: code, Err: err}
 }
 
-func groupsChurn(op, agentID string) error {
-	return errs.E(op, errs.Conflict, "groups of agent %s kept changing; gave up after %d tries", agentID, maxGroupsRetries)
+func redisErrOrNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return redisErr(op, err)
 }

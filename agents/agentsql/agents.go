@@ -57,17 +57,18 @@ func (r agentRow) toDomain(skills []agents.Skill) agents.Agent {
 	}
 }
 
-const skillColumns = `tenant_id, agent_id, group_id, proficiency`
+const skillColumns = `tenant_id, agent_id, group_id, proficiency, weight`
 
 type skillRow struct {
 	TenantID    string `db:"tenant_id"`
 	AgentID     string `db:"agent_id"`
 	GroupID     string `db:"group_id"`
 	Proficiency int    `db:"proficiency"`
+	Weight      int    `db:"weight"`
 }
 
 func (r skillRow) toDomain() agents.Skill {
-	return agents.Skill{GroupID: r.GroupID, Proficiency: r.Proficiency}
+	return agents.Skill{GroupID: r.GroupID, Proficiency: r.Proficiency, Weight: r.Weight}
 }
 
 // skillKey identifies an agent across tenants when grouping skill rows.
@@ -86,6 +87,7 @@ func groupSkills(rows []skillRow) map[skillKey][]agents.Skill {
 // AgentCreate implements agents.Store.
 func (s *Store) AgentCreate(ctx context.Context, a agents.Agent, passwordHash string) (agents.Agent, error) {
 	const op = "agentsql.AgentCreate"
+	a.Skills = agents.NormalizeSkills(a.Skills)
 	if err := a.Validate(); err != nil {
 		return agents.Agent{}, errs.Wrap(op, err)
 	}
@@ -127,13 +129,13 @@ func insertSkills(ctx context.Context, ex db.Executor, tenantID, agentID string,
 	}
 	var q strings.Builder
 	q.WriteString(`INSERT INTO agent_skills (` + skillColumns + `) VALUES `)
-	args := make([]any, 0, 4*len(skills))
+	args := make([]any, 0, 5*len(skills))
 	for i, sk := range skills {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?, ?, ?)")
-		args = append(args, tenantID, agentID, sk.GroupID, sk.Proficiency)
+		q.WriteString("(?, ?, ?, ?, ?)")
+		args = append(args, tenantID, agentID, sk.GroupID, sk.Proficiency, sk.Weight)
 	}
 	_, err := exec(ctx, ex, q.String(), args...)
 	return err
@@ -197,7 +199,7 @@ func (s *Store) AgentFindByUsername(ctx context.Context, username string) ([]age
 		return []agents.Agent{}, nil
 	}
 	var skills []skillRow
-	if err := sel(ctx, s.db, &skills, `SELECT s.tenant_id, s.agent_id, s.group_id, s.proficiency
+	if err := sel(ctx, s.db, &skills, `SELECT s.tenant_id, s.agent_id, s.group_id, s.proficiency, s.weight
 		FROM agent_skills s JOIN agents a ON a.tenant_id = s.tenant_id AND a.id = s.agent_id
 		WHERE a.username = ? ORDER BY s.tenant_id, s.agent_id, s.group_id`, username); err != nil {
 		return nil, fail(op, err, "agent")
@@ -289,6 +291,7 @@ func (s *Store) AgentSetState(ctx context.Context, tenantID, id string, state ag
 // interleaving their deletes and inserts.
 func (s *Store) AgentSetSkills(ctx context.Context, tenantID, id string, skills []agents.Skill) error {
 	const op = "agentsql.AgentSetSkills"
+	skills = agents.NormalizeSkills(skills)
 	if err := agents.ValidateSkills(skills); err != nil {
 		return errs.Wrap(op, err)
 	}

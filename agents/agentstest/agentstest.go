@@ -7,12 +7,14 @@ package agentstest
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/switchboard-acd/switchboard/acd"
 	"github.com/switchboard-acd/switchboard/agents"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 )
@@ -37,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) agents.Store) {
 		{"AgentSetSkills", testAgentSetSkills},
 		{"AgentSetSkillsConcurrent", testAgentSetSkillsConcurrent},
 		{"Groups", testGroups},
+		{"GroupNormalize", testGroupNormalize},
+		{"GroupInvalid", testGroupInvalid},
 		{"GroupDeleteCascadesSkills", testGroupDeleteCascadesSkills},
 		{"TenantIsolation", testTenantIsolation},
 		{"Tokens", testTokens},
@@ -92,15 +96,10 @@ func mustGroup(t *testing.T, s agents.Store, tenantID, id string) agents.Group {
 }
 
 func newGroup(tenantID, id string) agents.Group {
-	return agents.Group{
-		TenantID:       tenantID,
-		ID:             id,
-		Name:           "Group " + id,
-		Strategy:       agents.DefaultStrategy,
-		SLThresholdSec: agents.DefaultSLThresholdSec,
-		MaxQueue:       10,
-		CreatedAt:      t0,
-	}
+	g := agents.NewGroup(tenantID, id, "Group "+id)
+	g.MaxQueue = 10
+	g.CreatedAt = t0
+	return g
 }
 
 func newAgent(tenantID, id, username string, skills ...agents.Skill) agents.Agent {
@@ -159,15 +158,18 @@ func testAgentCreateGet(t *testing.T, s agents.Store) {
 	mustGroup(t, s, "t1", "billing")
 
 	in := newAgent("t1", "a1", "alice",
-		agents.Skill{GroupID: "sales", Proficiency: 2},
-		agents.Skill{GroupID: "billing", Proficiency: 5})
+		agents.Skill{GroupID: "sales", Proficiency: 2, Weight: 60},
+		agents.Skill{GroupID: "billing", Proficiency: 5}) // weight 0: the default
 	in.Role = agents.RoleSupervisor
 	in.State = agents.StateNotReady
 	in.StateReason = "training"
 	created := mustAgent(t, s, in)
 
 	want := in
-	want.Skills = []agents.Skill{{GroupID: "billing", Proficiency: 5}, {GroupID: "sales", Proficiency: 2}} // ordered by group
+	want.Skills = []agents.Skill{ // ordered by group
+		{GroupID: "billing", Proficiency: 5, Weight: agents.DefaultSkillWeight},
+		{GroupID: "sales", Proficiency: 2, Weight: 60},
+	}
 	diff(t, "AgentCreate result", want, created)
 
 	got, err := s.AgentGet(ctx, "t1", "a1")
@@ -210,6 +212,8 @@ func testAgentCreateInvalid(t *testing.T, s agents.Store) {
 		{"max sessions 51", func(a *agents.Agent) { a.MaxSessions = 51 }, "h", errs.Invalid},
 		{"bad state", func(a *agents.Agent) { a.State = "busy" }, "h", errs.Invalid},
 		{"proficiency 6", func(a *agents.Agent) { a.Skills = []agents.Skill{{GroupID: "sales", Proficiency: 6}} }, "h", errs.Invalid},
+		{"skill weight 101", func(a *agents.Agent) { a.Skills = []agents.Skill{{GroupID: "sales", Proficiency: 3, Weight: 101}} }, "h", errs.Invalid},
+		{"skill weight -1", func(a *agents.Agent) { a.Skills = []agents.Skill{{GroupID: "sales", Proficiency: 3, Weight: -1}} }, "h", errs.Invalid},
 		{"unknown group", func(a *agents.Agent) { a.Skills = []agents.Skill{{GroupID: "ghost", Proficiency: 3}} }, "h", errs.Invalid},
 		{"empty hash", func(a *agents.Agent) {}, "", errs.Invalid},
 	}
@@ -413,22 +417,26 @@ func testAgentSetSkills(t *testing.T, s agents.Store) {
 	}
 
 	must(t, "AgentSetSkills replace", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{
-		{GroupID: "g3", Proficiency: 5}, {GroupID: "g2", Proficiency: 2},
+		{GroupID: "g3", Proficiency: 5, Weight: 100}, {GroupID: "g2", Proficiency: 2},
 	}))
-	diff(t, "skills after replace", []agents.Skill{{GroupID: "g2", Proficiency: 2}, {GroupID: "g3", Proficiency: 5}}, skills())
+	diff(t, "skills after replace", []agents.Skill{
+		{GroupID: "g2", Proficiency: 2, Weight: agents.DefaultSkillWeight},
+		{GroupID: "g3", Proficiency: 5, Weight: 100},
+	}, skills())
 
 	must(t, "AgentSetSkills clear", s.AgentSetSkills(ctx, "t1", "a1", nil))
 	diff(t, "skills after clear", []agents.Skill{}, skills())
 
-	must(t, "AgentSetSkills again", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "g1", Proficiency: 4}}))
+	must(t, "AgentSetSkills again", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "g1", Proficiency: 4, Weight: 7}}))
 
 	wantCode(t, "unknown group", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "ghost", Proficiency: 3}}), errs.Invalid)
 	wantCode(t, "group of another tenant", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "foreign", Proficiency: 3}}), errs.Invalid)
 	wantCode(t, "duplicate group", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "g1", Proficiency: 3}, {GroupID: "g1", Proficiency: 2}}), errs.Invalid)
 	wantCode(t, "proficiency 0", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "g1", Proficiency: 0}}), errs.Invalid)
+	wantCode(t, "weight 101", s.AgentSetSkills(ctx, "t1", "a1", []agents.Skill{{GroupID: "g1", Proficiency: 3, Weight: 101}}), errs.Invalid)
 	wantCode(t, "missing agent", s.AgentSetSkills(ctx, "t1", "nope", []agents.Skill{{GroupID: "g1", Proficiency: 3}}), errs.NotFound)
 	// A failed replacement leaves the previous skills.
-	diff(t, "skills after failed replacements", []agents.Skill{{GroupID: "g1", Proficiency: 4}}, skills())
+	diff(t, "skills after failed replacements", []agents.Skill{{GroupID: "g1", Proficiency: 4, Weight: 7}}, skills())
 }
 
 func testAgentSetSkillsConcurrent(t *testing.T, s agents.Store) {
@@ -443,7 +451,7 @@ func testAgentSetSkillsConcurrent(t *testing.T, s agents.Store) {
 	sets := make([][]agents.Skill, n)
 	for i := range n {
 		// Overlapping sets, so interleaved deletes and inserts would collide.
-		sets[i] = []agents.Skill{{GroupID: fmt.Sprintf("g%d", i), Proficiency: 1}, {GroupID: fmt.Sprintf("g%d", (i+1)%n), Proficiency: 2}}
+		sets[i] = []agents.Skill{{GroupID: fmt.Sprintf("g%d", i), Proficiency: 1, Weight: 1}, {GroupID: fmt.Sprintf("g%d", (i+1)%n), Proficiency: 2, Weight: i + 1}}
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, n)
@@ -475,6 +483,18 @@ func testGroups(t *testing.T, s agents.Store) {
 	in.Strategy = "round_robin"
 	in.SLThresholdSec = 30
 	in.MaxQueue = 0
+	in.FallbackStrategy = "least_busy"
+	in.Weight = 2.5
+	in.PriorityStepSec = 90
+	in.MaxWaitSec = 600
+	in.OverflowAction = agents.OverflowWithMessage
+	in.StickyWaitSec = 45
+	in.RingStepSec = 20
+	in.OfferTimeoutSec = 30
+	in.MaxMissedOffers = 3
+	in.Hours = berlinHours
+	in.OffHoursMessage = "We are closed / 已下班"
+	in.BusyMessage = "All agents are busy"
 	sales, err := s.GroupCreate(ctx, in)
 	must(t, "GroupCreate", err)
 	diff(t, "GroupCreate result", in, sales)
@@ -508,9 +528,22 @@ func testGroups(t *testing.T, s agents.Store) {
 
 	upd := sales
 	upd.Name = "Sales EU"
-	upd.Strategy = "least_busy"
+	upd.Strategy = "sticky"
 	upd.SLThresholdSec = 45
 	upd.MaxQueue = 100
+	upd.FallbackStrategy = "skills"
+	upd.Weight = 100
+	upd.PriorityStepSec = 0
+	upd.MaxWaitSec = 86400
+	upd.OverflowAction = agents.OverflowToGroup
+	upd.OverflowGroupID = "g1"
+	upd.StickyWaitSec = 3600
+	upd.RingStepSec = 1
+	upd.OfferTimeoutSec = 600
+	upd.MaxMissedOffers = 100
+	upd.Hours = ""
+	upd.OffHoursMessage = ""
+	upd.BusyMessage = strings.Repeat("忙", agents.MaxMessageLen)
 	upd.CreatedAt = t0.Add(time.Hour) // ignored
 	got, err = s.GroupUpdate(ctx, upd)
 	must(t, "GroupUpdate", err)
@@ -545,18 +578,108 @@ func testGroups(t *testing.T, s agents.Store) {
 	}
 }
 
+// berlinHours is a schedule in the canonical text acd.ParseHours and
+// Hours.String agree on.
+const berlinHours agents.HoursJSON = `{"time_zone":"Europe/Berlin","weekly":{"fri":[{"start":"09:00","end":"15:00"}],"mon":[{"start":"09:00","end":"17:00"}]}}`
+
+// testGroupNormalize checks what a store makes of a group built before the
+// routing settings existed, of aliases and of hours in another spelling.
+func testGroupNormalize(t *testing.T, s agents.Store) {
+	ctx := t.Context()
+	mustTenant(t, s, "t1")
+	const messy = ` { "weekly": {"mon": [{"start":"13:00","end":"17:00"}, {"start":"09:00","end":"12:00"}], "tue": []},
+		"time_zone": "UTC" } `
+	parsed, err := acd.ParseHours(messy)
+	must(t, "ParseHours", err)
+	canonical := agents.HoursJSON(parsed.String())
+	if canonical == messy {
+		t.Fatalf("the test schedule is already canonical")
+	}
+
+	old := agents.Group{TenantID: "t1", ID: "g1", Name: "Old", Strategy: "fifo", SLThresholdSec: 20, Hours: messy, CreatedAt: t0}
+	got, err := s.GroupCreate(ctx, old)
+	must(t, "GroupCreate", err)
+	want := old
+	want.Strategy = "longest_idle"
+	want.FallbackStrategy = agents.DefaultFallbackStrategy
+	want.Weight = agents.DefaultGroupWeight
+	want.RingStepSec = agents.DefaultRingStepSec
+	want.Hours = canonical
+	// Zero is a valid aging step and sticky wait: they stay zero.
+	diff(t, "GroupCreate of a zero-settings group", want, got)
+	read, err := s.GroupGet(ctx, "t1", "g1")
+	must(t, "GroupGet", err)
+	diff(t, "GroupGet of a zero-settings group", want, read)
+
+	upd := read
+	upd.Strategy = "sticky"
+	upd.FallbackStrategy = "fifo"
+	upd.Weight = 0
+	upd.RingStepSec = 0
+	upd.Hours = "null"
+	got, err = s.GroupUpdate(ctx, upd)
+	must(t, "GroupUpdate", err)
+	want = read
+	want.Strategy = "sticky"
+	want.Hours = ""
+	diff(t, "GroupUpdate with zero settings", want, got)
+}
+
+// testGroupInvalid checks that the store applies Group.Validate to the
+// routing settings; agents' own tests cover every rule.
+func testGroupInvalid(t *testing.T, s agents.Store) {
+	ctx := t.Context()
+	mustTenant(t, s, "t1")
+	mustGroup(t, s, "t1", "other")
+	cases := []struct {
+		name   string
+		mutate func(g *agents.Group)
+	}{
+		{"fallback sticky", func(g *agents.Group) { g.FallbackStrategy = "sticky" }},
+		{"weight over 100", func(g *agents.Group) { g.Weight = 100.5 }},
+		{"negative weight", func(g *agents.Group) { g.Weight = -1 }},
+		{"priority step over a day", func(g *agents.Group) { g.PriorityStepSec = 86401 }},
+		{"negative max wait", func(g *agents.Group) { g.MaxWaitSec = -1 }},
+		{"unknown overflow action", func(g *agents.Group) { g.OverflowAction = "drop" }},
+		{"overflow to no group", func(g *agents.Group) { g.OverflowAction = agents.OverflowToGroup }},
+		{"overflow to itself", func(g *agents.Group) { g.OverflowAction, g.OverflowGroupID = agents.OverflowToGroup, g.ID }},
+		{"sticky wait over an hour", func(g *agents.Group) { g.StickyWaitSec = 3601 }},
+		{"ring step over an hour", func(g *agents.Group) { g.RingStepSec = 3601 }},
+		{"offer timeout 4", func(g *agents.Group) { g.OfferTimeoutSec = 4 }},
+		{"max missed offers 101", func(g *agents.Group) { g.MaxMissedOffers = 101 }},
+		{"hours not JSON", func(g *agents.Group) { g.Hours = "9 to 5" }},
+		{"hours bad zone", func(g *agents.Group) { g.Hours = `{"time_zone":"Mars/Olympus","weekly":{}}` }},
+		{"busy message too long", func(g *agents.Group) { g.BusyMessage = strings.Repeat("x", agents.MaxMessageLen+1) }},
+	}
+	for _, c := range cases {
+		g := newGroup("t1", "g1")
+		c.mutate(&g)
+		_, err := s.GroupCreate(ctx, g)
+		wantCode(t, "GroupCreate "+c.name, err, errs.Invalid)
+		upd, err := s.GroupGet(ctx, "t1", "other")
+		must(t, "GroupGet", err)
+		upd.Name = "Other"
+		c.mutate(&upd)
+		_, err = s.GroupUpdate(ctx, upd)
+		wantCode(t, "GroupUpdate "+c.name, err, errs.Invalid)
+	}
+	list, err := s.GroupList(ctx, "t1")
+	must(t, "GroupList", err)
+	diff(t, "groups after failed writes", []agents.Group{newGroup("t1", "other")}, list)
+}
+
 func testGroupDeleteCascadesSkills(t *testing.T, s agents.Store) {
 	ctx := t.Context()
 	mustTenant(t, s, "t1")
 	mustGroup(t, s, "t1", "g1")
 	mustGroup(t, s, "t1", "g2")
 	mustAgent(t, s, newAgent("t1", "a1", "alice",
-		agents.Skill{GroupID: "g1", Proficiency: 3}, agents.Skill{GroupID: "g2", Proficiency: 4}))
+		agents.Skill{GroupID: "g1", Proficiency: 3, Weight: 2}, agents.Skill{GroupID: "g2", Proficiency: 4, Weight: 5}))
 
 	must(t, "GroupDelete", s.GroupDelete(ctx, "t1", "g1"))
 	a, err := s.AgentGet(ctx, "t1", "a1")
 	must(t, "AgentGet", err)
-	diff(t, "skills after group delete", []agents.Skill{{GroupID: "g2", Proficiency: 4}}, a.Skills)
+	diff(t, "skills after group delete", []agents.Skill{{GroupID: "g2", Proficiency: 4, Weight: 5}}, a.Skills)
 }
 
 func testTenantIsolation(t *testing.T, s agents.Store) {

@@ -27,13 +27,14 @@ type accountRow struct {
 	Secret         string    `db:"secret"`
 	DefaultGroupID *string   `db:"default_group_id"`
 	Settings       string    `db:"settings"`
+	SessionCost    int       `db:"session_cost"`
 	CreatedAt      time.Time `db:"created_at"`
 }
 
 func (r accountRow) account() channels.Account {
 	a := channels.Account{
 		TenantID: r.TenantID, ID: r.ID, Type: channels.Type(r.Type), Name: r.Name, PublicKey: r.PublicKey,
-		Secret: r.Secret, Settings: []byte(r.Settings), CreatedAt: r.CreatedAt.UTC(),
+		Secret: r.Secret, Settings: []byte(r.Settings), SessionCost: r.SessionCost, CreatedAt: r.CreatedAt.UTC(),
 	}
 	if r.DefaultGroupID != nil {
 		a.DefaultGroupID = *r.DefaultGroupID
@@ -41,10 +42,17 @@ func (r accountRow) account() channels.Account {
 	return a
 }
 
-const accountCols = `tenant_id, id, type, name, public_key, secret, default_group_id, settings, created_at`
+const accountCols = `tenant_id, id, type, name, public_key, secret, default_group_id, settings, session_cost, created_at`
 
 // AccountCreate implements channels.AccountStore.
 func (s *Store) AccountCreate(ctx context.Context, a channels.Account) error {
+	const op = "channelsql.AccountCreate"
+	if a.SessionCost == 0 {
+		a.SessionCost = channels.DefaultSessionCost
+	}
+	if err := channels.ValidateSessionCost(a.SessionCost); err != nil {
+		return errs.Wrap(op, err)
+	}
 	settings := string(a.Settings)
 	if settings == "" {
 		settings = "{}"
@@ -53,9 +61,9 @@ func (s *Store) AccountCreate(ctx context.Context, a channels.Account) error {
 	if a.DefaultGroupID != "" {
 		group = &a.DefaultGroupID
 	}
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO channel_accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		a.TenantID, a.ID, string(a.Type), a.Name, a.PublicKey, a.Secret, group, settings, a.CreatedAt.UTC())
-	return errs.Wrap("channelsql.AccountCreate", db.Translate(err))
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO channel_accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		a.TenantID, a.ID, string(a.Type), a.Name, a.PublicKey, a.Secret, group, settings, a.SessionCost, a.CreatedAt.UTC())
+	return errs.Wrap(op, db.Translate(err))
 }
 
 // AccountGet implements channels.AccountStore.

@@ -25,7 +25,7 @@ func TestAccounts(t *testing.T) {
 			s := channelsql.New(d)
 			at := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
 			a := channels.Account{TenantID: "t1", ID: "wc1", Type: channels.WebChat, Name: "Site", PublicKey: "k1", Secret: "s",
-				DefaultGroupID: "g", Settings: []byte(`{}`), CreatedAt: at}
+				DefaultGroupID: "g", Settings: []byte(`{}`), SessionCost: 3, CreatedAt: at}
 			if err := s.AccountCreate(ctx, a); err != nil {
 				t.Fatal(err)
 			}
@@ -44,8 +44,24 @@ func TestAccounts(t *testing.T) {
 			if err := s.AccountCreate(ctx, dup); !errs.Is(err, errs.Duplicate) {
 				t.Errorf("duplicate public key: %v, want duplicate", err)
 			}
+			// A zero session cost is stored as the default; one out of
+			// range is refused.
+			plain := channels.Account{TenantID: "t1", ID: "wc3", Type: channels.WebChat, Name: "Plain", PublicKey: "k3", Secret: "s", CreatedAt: at}
+			if err := s.AccountCreate(ctx, plain); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.AccountGet(ctx, "t1", "wc3"); err != nil || got.SessionCost != channels.DefaultSessionCost {
+				t.Errorf("session cost of an account created without one = %d, %v, want %d", got.SessionCost, err, channels.DefaultSessionCost)
+			}
+			for _, cost := range []int{-1, channels.MaxSessionCost + 1} {
+				bad := plain
+				bad.ID, bad.PublicKey, bad.SessionCost = "wc4", "k4", cost
+				if err := s.AccountCreate(ctx, bad); !errs.Is(err, errs.Invalid) {
+					t.Errorf("session cost %d: %v, want invalid", cost, err)
+				}
+			}
 			list, err := s.AccountList(ctx, "t1")
-			if err != nil || len(list) != 1 {
+			if err != nil || len(list) != 2 {
 				t.Fatalf("AccountList = %v, %v", list, err)
 			}
 			if list, _ := s.AccountList(ctx, "t2"); len(list) != 0 {

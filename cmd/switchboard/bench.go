@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-acd/switchboard/acd"
 	"github.com/switchboard-acd/switchboard/internal/app"
 	"github.com/switchboard-acd/switchboard/internal/loadgen"
 )
 
 const benchUsage = `usage: switchboard bench [flags]
+       switchboard bench acd [flags]   (the routing engine alone; see bench acd -h)
 
 Load-tests a running Switchboard server on this machine over real
 WebSockets, from its own process, and prints throughput and p50/p95/p99
@@ -53,6 +55,9 @@ Flags:
 // against a server started separately, so that the figures include the
 // network path and the bench does not compete with the server's runtime.
 func bench(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "acd" {
+		return benchACD(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("switchboard bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -140,6 +145,105 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
+
+const benchACDUsage = `usage: switchboard bench acd [flags]
+
+Measures the routing engine alone: drives the Redis routing state
+(acd/acdredis) directly from this process, with no HTTP, WebSocket or
+database, and checks on every assignment that no session is assigned twice
+or outside its group and no agent exceeds their capacity; at the end, that
+every session was assigned or still waits and every agent is free again.
+
+Set-up: -groups groups with -strategy, -agents agents with -skills distinct
+groups each (spread evenly) and -max-sessions capacity, all ready, under a
+fresh key prefix that is deleted at the end.
+
+First the ceiling: a 5-command Lua script by EVALSHA, unpipelined, from
+-workers clients for -ceiling; the matches/s are reported as a ratio of it.
+
+Throughput mode (default): -workers goroutines each enqueue a session into
+a random group and release every assignment at once, so each match costs
+one enqueue and one release script; matches/s over -duration after -warmup.
+
+Latency mode (-rate N): sessions arrive at N per second over -workers
+goroutines; agents release after -hold. Reports enqueue→assign latency
+(p50/p90/p99/p99.9/max) and the rate achieved.
+
+Prints a summary and then the result as one JSON line. Compare -pipeline-conns
+0 (every script call its own round trip) with 4 (the server's default).
+
+Flags:
+`
+
+// benchACD runs the routing-engine bench (see benchACDUsage).
+func benchACD(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("switchboard bench acd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchACDUsage)
+		fs.PrintDefaults()
+	}
+	cfg := loadgen.DefaultACDConfig()
+	fs.StringVar(&cfg.RedisURL, "redis", cfg.RedisURL, `Redis URL, or "embedded" for an in-process miniredis`)
+	fs.StringVar(&cfg.Prefix, "prefix", "", "key prefix (default: a fresh random one)")
+	fs.StringVar(&cfg.Tenant, "tenant", cfg.Tenant, "routing tenant")
+	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "agents")
+	fs.IntVar(&cfg.Groups, "groups", cfg.Groups, "skill groups")
+	fs.IntVar(&cfg.Skills, "skills", cfg.Skills, "groups per agent")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "capacity of each agent")
+	strategy := fs.String("strategy", string(cfg.Strategy), "strategy of every group: longest_idle, round_robin, least_busy, weighted, sticky, skills")
+	fs.IntVar(&cfg.PipelineConns, "pipeline-conns", cfg.PipelineConns, "connections carrying batched script calls; 0: unbatched")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "goroutines issuing calls (and ceiling clients)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured phase")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "load before measuring starts")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "latency mode: sessions arriving per second; 0: throughput mode")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "latency mode: how long an agent keeps a session before releasing it")
+	fs.DurationVar(&cfg.Ceiling, "ceiling", cfg.Ceiling, "how long to measure the EVALSHA ceiling; 0 skips it")
+	cpuProfile := fs.String("cpuprofile", "", "write the bench's own CPU profile to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench acd: unexpected arguments %q", fs.Args())
+	}
+	cfg.Strategy = acd.Strategy(*strategy)
+	cfg.Progress = stderr
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench acd: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench acd: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	// The first interrupt ends the load early (assigned sessions are still
+	// released and checked); a second one kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }()
+
+	res, err := loadgen.RunACD(ctx, cfg)
+	if res.Mode != "" {
+		fmt.Fprintln(stdout)
+		res.WriteText(stdout)
+		enc := json.NewEncoder(stdout) // one line
+		enc.SetEscapeHTML(false)
+		if jerr := enc.Encode(res); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench acd: %w", err)
 	}
 	return nil
 }

@@ -48,6 +48,8 @@ type App struct {
 	Seeded  *Demo
 	agentDB agents.Store
 
+	reconciler *reconciler
+
 	stopTimers context.CancelFunc
 	wg         sync.WaitGroup
 	ln         net.Listener
@@ -115,6 +117,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		Agents: a.Agents, AgentStore: a.agentDB, Accounts: accounts, Engine: a.Engine, Queue: a.Queue,
 		Bus: a.Bus, WebChat: chat, Metrics: metrics, Log: log, Ready: a.ready, MaxBodyBytes: cfg.MaxBodyBytes,
 		DrainPeriod: min(cfg.ShutdownGrace/3, 5*time.Second),
+		AgentGrace:  cfg.AgentGrace,
+		OnGroupChanged: func(ctx context.Context, tenantID, groupID string) error {
+			dir.forgetGroup(tenantID, groupID)
+			g, err := dir.Group(ctx, tenantID, groupID)
+			if err != nil {
+				return err
+			}
+			return a.Queue.Configure(ctx, g)
+		},
 	})
 	// The customer side first: a fast agent's reply should rarely overtake
 	// the echo of the message it answers (clients order by seq anyway).
@@ -125,8 +136,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 			return nil, fmt.Errorf("seed demo tenant: %w", err)
 		}
 	}
-	if err := a.rebuildRouting(ctx); err != nil {
-		return nil, err
+	a.reconciler = newReconciler(a)
+	if err := a.reconciler.run(ctx, true); err != nil {
+		return nil, fmt.Errorf("rebuild routing: %w", err)
 	}
 	return a, nil
 }
@@ -151,61 +163,19 @@ func sharedSecret(ctx context.Context, d *db.DB) (string, error) {
 	return v, nil
 }
 
-// rebuildRouting puts every queued session and every ready agent (with the
-// load the database gives them) into Redis (DESIGN D3). Enqueue is
-// idempotent, so a node starting beside live ones changes nothing that is
-// right; it repairs what a lost or flushed Redis forgot.
-func (a *App) rebuildRouting(ctx context.Context) error {
-	ts, err := a.agentDB.TenantList(ctx)
-	if err != nil {
-		return err
+// Reconcile runs one routing reconcile pass now (DESIGN D3): a rebuild
+// for a tenant whose routing state Redis lost, else a drift repair.
+func (a *App) Reconcile(ctx context.Context) error { return a.reconciler.run(ctx, false) }
+
+// RoutingRepairs reports the repairs the reconciler made so far, by kind.
+func (a *App) RoutingRepairs() map[string]int {
+	a.reconciler.mu.Lock()
+	defer a.reconciler.mu.Unlock()
+	out := make(map[string]int, len(a.reconciler.repairs))
+	for k, v := range a.reconciler.repairs {
+		out[k] = v
 	}
-	store := a.Engine.Store()
-	for _, t := range ts {
-		var queued []session.Session
-		f := session.SessionFilter{States: []session.State{session.StateQueued}, Limit: 1000}
-		for {
-			page, err := store.SessionList(ctx, t.ID, f)
-			if err != nil {
-				return err
-			}
-			queued = append(queued, page...)
-			if len(page) < f.Limit {
-				break
-			}
-			f.After = &page[len(page)-1]
-		}
-		for _, s := range queued {
-			at := s.CreatedAt
-			if s.QueuedAt != nil {
-				at = *s.QueuedAt
-			}
-			if err := a.Queue.Enqueue(ctx, acd.Item{TenantID: t.ID, SessionID: s.ID, GroupID: s.GroupID, Priority: s.Priority, EnqueuedAt: at}); err != nil {
-				return fmt.Errorf("rebuild queue: %w", err)
-			}
-		}
-		as, err := a.agentDB.AgentList(ctx, t.ID)
-		if err != nil {
-			return err
-		}
-		for _, ag := range as {
-			if ag.State == agents.StateReady && !ag.Disabled {
-				if err := a.Engine.AgentReady(ctx, t.ID, ag.ID); err != nil {
-					return fmt.Errorf("rebuild agent %s: %w", ag.ID, err)
-				}
-			}
-		}
-		gs, err := a.agentDB.GroupList(ctx, t.ID)
-		if err != nil {
-			return err
-		}
-		for _, g := range gs {
-			if err := a.Engine.MatchGroup(ctx, t.ID, g.ID); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return out
 }
 
 // purgeTokens deletes expired login tokens every interval; any node may
@@ -245,9 +215,10 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopTimers = cancel
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.Engine.RunTimers(tctx, time.Second) }()
 	go func() { defer a.wg.Done(); a.purgeTokens(tctx, time.Hour) }()
+	go func() { defer a.wg.Done(); a.reconciler.loop(tctx, a.Cfg.ReconcileInterval) }()
 	ln, err := net.Listen("tcp", a.Cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.Cfg.HTTPAddr, err)
@@ -301,6 +272,9 @@ func (a *App) stop(ctx context.Context) error {
 }
 
 func (a *App) close() {
+	if q, ok := a.Queue.(*acdredis.Queue); ok {
+		q.Close()
+	}
 	if a.Redis != nil {
 		a.Redis.Close()
 	}

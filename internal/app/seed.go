@@ -48,11 +48,15 @@ func seedDemo(ctx context.Context, store agents.Store, svc *agents.Service, acco
 		}
 		return nil, err
 	}
-	support, err := store.GroupCreate(ctx, agents.Group{TenantID: DemoTenant, ID: "support", Name: "Support", Strategy: "longest_idle", SLThresholdSec: 20, CreatedAt: now})
+	sg := agents.NewGroup(DemoTenant, "support", "Support")
+	sg.SLThresholdSec, sg.CreatedAt = 20, now
+	support, err := store.GroupCreate(ctx, sg)
 	if err != nil {
 		return nil, err
 	}
-	sales, err := store.GroupCreate(ctx, agents.Group{TenantID: DemoTenant, ID: "sales", Name: "Sales", Strategy: "longest_idle", SLThresholdSec: 30, CreatedAt: now})
+	slg := agents.NewGroup(DemoTenant, "sales", "Sales")
+	slg.SLThresholdSec, slg.CreatedAt = 30, now
+	sales, err := store.GroupCreate(ctx, slg)
 	if err != nil {
 		return nil, err
 	}

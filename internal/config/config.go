@@ -54,6 +54,12 @@ type Config struct {
 	ReopenWindow time.Duration
 	// TokenTTL is how long an agent login lasts.
 	TokenTTL time.Duration
+	// ReconcileInterval is how often a node checks the routing state in
+	// Redis against the database and repairs drift (DESIGN D3).
+	ReconcileInterval time.Duration
+	// AgentGrace is how long an agent's console may stay disconnected
+	// before their sessions go back to the queue and they go offline.
+	AgentGrace time.Duration
 	// MaxBodyBytes caps HTTP request bodies (413 beyond).
 	MaxBodyBytes int
 	// ShutdownGrace bounds a graceful shutdown.
@@ -68,18 +74,20 @@ type Config struct {
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		HTTPAddr:      ":8080",
-		DataDir:       "./data",
-		RedisPrefix:   "sb",
-		LogLevel:      "info",
-		Seed:          true,
-		HandoffWords:  []string{"人工", "转人工", "客服", "agent", "human", "person", "operator"},
-		IdleTimeout:   10 * time.Minute,
-		WrapupTimeout: 2 * time.Minute,
-		ReopenWindow:  30 * time.Minute,
-		TokenTTL:      12 * time.Hour,
-		MaxBodyBytes:  1 << 20,
-		ShutdownGrace: 15 * time.Second,
+		HTTPAddr:          ":8080",
+		DataDir:           "./data",
+		RedisPrefix:       "sb",
+		LogLevel:          "info",
+		Seed:              true,
+		HandoffWords:      []string{"人工", "转人工", "客服", "agent", "human", "person", "operator"},
+		IdleTimeout:       10 * time.Minute,
+		WrapupTimeout:     2 * time.Minute,
+		ReopenWindow:      30 * time.Minute,
+		TokenTTL:          12 * time.Hour,
+		ReconcileInterval: 15 * time.Second,
+		AgentGrace:        60 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		ShutdownGrace:     15 * time.Second,
 	}
 }
 
@@ -134,6 +142,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.WrapupTimeout, "wrapup-timeout", "SWITCHBOARD_WRAPUP_TIMEOUT", "wrap-up time limit")
 	dur(&c.ReopenWindow, "reopen-window", "SWITCHBOARD_REOPEN_WINDOW", "return to the last agent within this window")
 	dur(&c.TokenTTL, "token-ttl", "SWITCHBOARD_TOKEN_TTL", "agent login lifetime")
+	dur(&c.ReconcileInterval, "reconcile-interval", "SWITCHBOARD_RECONCILE_INTERVAL", "how often routing state is checked against the database")
+	dur(&c.AgentGrace, "agent-grace", "SWITCHBOARD_AGENT_GRACE", "how long an agent's console may stay disconnected before their sessions are requeued")
 	dur(&c.ShutdownGrace, "shutdown-grace", "SWITCHBOARD_SHUTDOWN_GRACE", "graceful shutdown limit")
 	if v, ok := os.LookupEnv("SWITCHBOARD_MAX_BODY_BYTES"); ok {
 		n, err := strconv.Atoi(v)
@@ -185,6 +195,7 @@ func (c *Config) Validate() error {
 	}
 	for field, d := range map[string]time.Duration{
 		"idle_timeout": c.IdleTimeout, "wrapup_timeout": c.WrapupTimeout, "token_ttl": c.TokenTTL, "shutdown_grace": c.ShutdownGrace,
+		"reconcile_interval": c.ReconcileInterval, "agent_grace": c.AgentGrace,
 	} {
 		if d <= 0 {
 			bad(field, "must be > 0")

@@ -331,3 +331,22 @@ func (b *Bus) refreshForever(ctx context.Context) {
 		}
 	}
 }
+
+// Subscribed reports whether any node holds a subscriber of the topic (an
+// agent's console connected anywhere in the cluster). The answer may be up
+// to the presence cache's age old.
+func (b *Bus) Subscribed(ctx context.Context, tenantID, topic string) (bool, error) {
+	if b.hub.Len(key(tenantID, topic)) > 0 {
+		return true, nil
+	}
+	nodes, err := b.nodes(ctx, tenantID, topic)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nodes {
+		if n != b.node {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -128,3 +128,11 @@ func (h *Hub) Keys() []string {
 	}
 	return out
 }
+
+// Len is the number of local subscribers of key.
+func (h *Hub) Len(key string) int {
+	s := h.shard(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.topics[key])
+}

@@ -70,7 +70,7 @@ func (r conversationRow) conversation() session.Conversation {
 const sessionColumns = `tenant_id, id, conversation_id, contact_id, account_id, channel, state,
 	group_id, agent_id, priority, bot_misses, version, close_reason, reason_codes,
 	reason_tree_version, created_at, queued_at, assigned_at, wrapup_at, closed_at,
-	last_contact_at, deadline_at`
+	last_contact_at, deadline_at, cost, offered_at`
 
 type sessionRow struct {
 	TenantID          string         `db:"tenant_id"`
@@ -95,6 +95,8 @@ type sessionRow struct {
 	ClosedAt          sql.NullTime   `db:"closed_at"`
 	LastContactAt     time.Time      `db:"last_contact_at"`
 	DeadlineAt        sql.NullTime   `db:"deadline_at"`
+	Cost              int            `db:"cost"`
+	OfferedAt         sql.NullTime   `db:"offered_at"`
 }
 
 func sessionToRow(s session.Session) (sessionRow, error) {
@@ -129,6 +131,8 @@ func sessionToRow(s session.Session) (sessionRow, error) {
 		ClosedAt:          dbNullTime(s.ClosedAt),
 		LastContactAt:     dbTime(s.LastContactAt),
 		DeadlineAt:        dbNullTime(s.DeadlineAt),
+		Cost:              max(s.Cost, 1),
+		OfferedAt:         dbNullTime(s.OfferedAt),
 	}, nil
 }
 
@@ -165,6 +169,8 @@ func (r sessionRow) session() (session.Session, error) {
 		ClosedAt:          timePtr(r.ClosedAt),
 		LastContactAt:     r.LastContactAt.UTC(),
 		DeadlineAt:        timePtr(r.DeadlineAt),
+		Cost:              max(r.Cost, 1),
+		OfferedAt:         timePtr(r.OfferedAt),
 	}, nil
 }
 

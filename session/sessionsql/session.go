@@ -26,11 +26,11 @@ func (s *Store) SessionInsert(ctx context.Context, se session.Session) error {
 		return errs.E(op, errs.Invalid, "encode session: %v", err)
 	}
 	_, err = s.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.TenantID, r.ID, r.ConversationID, r.ContactID, r.AccountID, r.Channel, r.State,
 		r.GroupID, r.AgentID, r.Priority, r.BotMisses, r.Version, r.CloseReason, r.ReasonCodes,
 		r.ReasonTreeVersion, r.CreatedAt, r.QueuedAt, r.AssignedAt, r.WrapupAt, r.ClosedAt,
-		r.LastContactAt, r.DeadlineAt)
+		r.LastContactAt, r.DeadlineAt, r.Cost, r.OfferedAt)
 	return errs.Wrap(op, err)
 }
 
@@ -59,12 +59,12 @@ func (s *Store) SessionUpdate(ctx context.Context, se session.Session, prevVersi
 	n, err := s.exec(ctx, `UPDATE sessions SET state = ?, group_id = ?, agent_id = ?, priority = ?,
 			bot_misses = ?, close_reason = ?, reason_codes = ?, reason_tree_version = ?,
 			queued_at = ?, assigned_at = ?, wrapup_at = ?, closed_at = ?, last_contact_at = ?,
-			deadline_at = ?, version = ?
+			deadline_at = ?, offered_at = ?, version = ?
 		WHERE tenant_id = ? AND id = ? AND version = ?`,
 		r.State, r.GroupID, r.AgentID, r.Priority,
 		r.BotMisses, r.CloseReason, r.ReasonCodes, r.ReasonTreeVersion,
 		r.QueuedAt, r.AssignedAt, r.WrapupAt, r.ClosedAt, r.LastContactAt,
-		r.DeadlineAt, r.Version,
+		r.DeadlineAt, r.OfferedAt, r.Version,
 		r.TenantID, r.ID, prevVersion)
 	if err != nil {
 		return errs.Wrap(op, err)

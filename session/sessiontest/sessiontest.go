@@ -150,6 +150,7 @@ func newSession(conv session.Conversation, id string) session.Session {
 		Channel:        "webchat",
 		State:          session.StateBot,
 		Version:        1,
+		Cost:           2,
 		ReasonCodes:    []string{},
 		CreatedAt:      t0,
 		LastContactAt:  t0,

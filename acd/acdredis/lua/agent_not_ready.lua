@@ -1,20 +1,20 @@
--- agent_not_ready: take an agent out of routing; their load is kept so
--- that the sessions they still hold count when they come back.
+-- agent_not_ready: take an agent out of routing; their load is kept so the
+-- sessions they still hold count when they come back. An agent going
+-- offline also leaves the groups' logged-in sets.
 --
--- KEYS[1]  -> agent HASH (max, load, ready, groups)
--- KEYS[2..] -> available ZSET of each group the agent serves
--- ARGV[1] -> agent id
--- ARGV[2] -> groups the caller read before building KEYS, comma-separated
--- Returns: 0 done; 2 the stored groups differ from ARGV[2] (read again and
---          retry); 3 the agent is unknown.
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 3
-end
-if (redis.call('HGET', KEYS[1], 'groups') or '') ~= ARGV[2] then
-  return 2
-end
-redis.call('HSET', KEYS[1], 'ready', '0')
-for i = 2, #KEYS do
-  redis.call('ZREM', KEYS[i], ARGV[1])
+-- ARGV[3] -> agent id
+-- ARGV[4] -> "1" when the agent goes offline
+-- Returns: 0 done; 3 the agent is unknown.
+local st = agent(ARGV[3])
+if not st then return 3 end
+redis.call('HSET', ka(st.id), 'ready', '0')
+st.ready = false
+for _, g in ipairs(st.groups) do
+  redis.call('ZREM', kq(g, 'avail'), st.id)
+  if ARGV[4] == '1' then
+    redis.call('SREM', kq(g, 'online'), st.id)
+  else
+    redis.call('SADD', kq(g, 'online'), st.id)
+  end
 end
 return 0

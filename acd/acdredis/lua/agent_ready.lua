@@ -1,35 +1,39 @@
--- agent_ready: record an agent's capacity, load and groups and make them
--- available in every group they serve; groups they no longer serve forget
--- them.
+-- agent_ready: record an agent's capacity, load and skills, make them
+-- available in every group they serve (groups they no longer serve forget
+-- them) and give them the waiting sessions they can take.
 --
--- KEYS[1]         -> agent HASH (max, load, ready, groups)
--- KEYS[2..n+1]    -> available ZSET of each group the agent serves now
--- KEYS[n+2..]     -> available ZSET of each group the agent served before
---                    and serves no more
--- ARGV[1] -> agent id
--- ARGV[2] -> max sessions
--- ARGV[3] -> load (sessions held now)
--- ARGV[4] -> idle since (unix µs), the score in the available sets
--- ARGV[5] -> groups to store, comma-separated
--- ARGV[6] -> n, the number of groups the agent serves now
--- ARGV[7] -> groups the caller read before building KEYS, comma-separated
--- Returns: 0 done; 2 the stored groups differ from ARGV[7] (KEYS are stale:
---          read again and retry).
-if (redis.call('HGET', KEYS[1], 'groups') or '') ~= ARGV[7] then
-  return 2
+-- ARGV[3] -> agent id
+-- ARGV[4] -> max sessions
+-- ARGV[5] -> load
+-- ARGV[6] -> idle since, unix µs
+-- ARGV[7..] -> group, proficiency, weight triples
+-- Returns: {0, 0, 0, assignments...}
+local a = ARGV[3]
+local key = ka(a)
+local groups, keep = {}, {}
+for i = 7, #ARGV, 3 do
+  groups[#groups + 1] = ARGV[i]
+  keep[ARGV[i]] = true
 end
-local n = tonumber(ARGV[6])
-for i = n + 2, #KEYS do
-  redis.call('ZREM', KEYS[i], ARGV[1])
-end
-redis.call('HSET', KEYS[1], 'max', ARGV[2], 'load', ARGV[3], 'ready', '1',
-  'groups', ARGV[5])
-local room = tonumber(ARGV[3]) < tonumber(ARGV[2])
-for i = 2, n + 1 do
-  if room then
-    redis.call('ZADD', KEYS[i], ARGV[4], ARGV[1])
-  else
-    redis.call('ZREM', KEYS[i], ARGV[1])
+local old = redis.call('HGET', key, 'groups') or ''
+for g in string.gmatch(old, '[^,]+') do
+  if not keep[g] then
+    redis.call('ZREM', kq(g, 'avail'), a)
+    redis.call('SREM', kq(g, 'online'), a)
+    redis.call('HDEL', key, 'p:' .. g, 'w:' .. g, 'pass:' .. g)
   end
 end
-return 0
+local idleUs = tonumber(ARGV[6])
+redis.call('HSET', key, 'max', ARGV[4], 'load', ARGV[5], 'ready', '1',
+  'groups', table.concat(groups, ','), 'last', math.floor(idleUs / 1000), 'missed', 0)
+for i = 7, #ARGV, 3 do
+  redis.call('HSET', key, 'p:' .. ARGV[i], ARGV[i + 1], 'w:' .. ARGV[i], ARGV[i + 2])
+  redis.call('SADD', kq(ARGV[i], 'online'), a)
+end
+local st = agent(a)
+for _, g in ipairs(st.groups) do
+  place(st, g, 'ready', nil, idleUs)
+end
+local out = { 0, 0, 0 }
+matchAgent(st, out)
+return out

@@ -1,16 +1,18 @@
--- claim: give an agent one more session outside matching (a direct transfer,
--- a returning customer's last agent) only if they are ready and below
--- capacity.
+-- claim: give an agent one more session outside matching (a direct
+-- transfer, a returning customer's last agent) only if they are ready and
+-- have room for it.
 --
--- KEYS[1] -> agent HASH (max, load, ready, groups)
--- Returns: 1 claimed; 0 not ready or full; 3 the agent is unknown.
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 3
+-- ARGV[3] -> agent id
+-- ARGV[4] -> cost
+-- Returns: 1 claimed; 0 not ready or no room; 3 the agent is unknown.
+local st = agent(ARGV[3])
+if not st then return 3 end
+local cost = tonumber(ARGV[4])
+if not st.ready or st.load + cost > st.max then return 0 end
+st.load = redis.call('HINCRBY', ka(st.id), 'load', cost)
+st.last = NOW_MS
+redis.call('HSET', ka(st.id), 'last', NOW_MS)
+for _, g in ipairs(st.groups) do
+  place(st, g, 'assigned')
 end
-local a = redis.call('HMGET', KEYS[1], 'max', 'load', 'ready')
-local max, load = tonumber(a[1]) or 0, tonumber(a[2]) or 0
-if a[3] ~= '1' or load >= max then
-  return 0
-end
-redis.call('HINCRBY', KEYS[1], 'load', 1)
 return 1

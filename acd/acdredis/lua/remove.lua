@@ -1,10 +1,13 @@
 -- remove: take a session out of a group's waiting line (abandoned,
--- overflowed, closed) together with its enqueue time.
+-- overflowed, closed) together with its metadata.
 --
--- KEYS[1] -> waiting ZSET of the group
--- KEYS[2] -> enqueue-time HASH of the group
--- ARGV[1] -> session id
+-- ARGV[3] -> group id
+-- ARGV[4] -> session id
 -- Returns: 1 when the session was waiting, 0 when it was not.
-local n = redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return n
+local g, sid = ARGV[3], ARGV[4]
+local it = item(g, sid)
+if it.pref ~= '' then
+  redis.call('ZREM', kown(it.pref), g .. '\t' .. sid)
+end
+redis.call('HDEL', kq(g, 'meta'), sid)
+return redis.call('ZREM', kq(g, 'wait'), sid)

@@ -54,7 +54,7 @@ func testConcurrent(h *harness) {
 		tenant       = "tc"
 		nAgents      = 12
 		nWorkers     = 12
-		opsPerWorker = 150
+		opsPerWorker = 100
 	)
 	t, q, ctx := h.t, h.q, h.ctx()
 	groups := []acd.Group{

@@ -161,7 +161,7 @@ func shareDeviation(seq []string, target map[string]float64, minWindow int) (pre
 // windows of at least 10 is at most 0.16, over prefixes of at least 10 at
 // most 0.12, and over windows of at least 100 at most 0.016.
 func testWeightedShares(h *harness) {
-	const n = 600
+	const n = 500
 	h.configure(acd.Group{ID: "g", Strategy: acd.Weighted})
 	target := map[string]float64{"w60": 0.6, "w30": 0.3, "w10": 0.1}
 	for id, share := range target {

@@ -144,11 +144,6 @@ func BenchmarkWeightedShare(b *testing.B) {
 				}
 				b.StopTimer()
 				windowDev, totalDev := shareDeviation(seq, weights, window)
-				cnt := map[int]int{}
-				for _, a := range seq {
-					cnt[a]++
-				}
-				b.Logf("N=%d counts %v", b.N, cnt)
 				b.ReportMetric(windowDev, "max-dev-%")
 				b.ReportMetric(totalDev, "total-dev-%")
 			})

@@ -147,9 +147,10 @@ local function place(st, g, event, ag, idleUs)
   elseif s == 'round_robin' then
     redis.call('ZADD', key, ord, st.id)
   elseif s == 'weighted' then
-    if not (event == 'assigned' and ag == g) and not redis.call('ZSCORE', key, st.id) then
-      -- Rejoining: start at the group's current pass so the time away is
-      -- not paid back in a burst.
+    if event == 'ready' and not redis.call('ZSCORE', key, st.id) then
+      -- Back from not ready or offline: start at the group's current pass
+      -- so the time away is not paid back in a burst. An agent who was
+      -- only full keeps their pass (and the credit it holds).
       local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
       if #head > 0 and tonumber(head[2]) > pass then
         pass = tonumber(head[2])

@@ -1,5 +1,6 @@
 // Command switchboard is the Switchboard server and its operator tools:
-// serve (default), migrate, bench (load generator) and version.
+// serve (default), migrate, bench (load generator), kb (matcher eval and
+// bench) and version.
 package main
 
 import (
@@ -44,14 +45,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return migrate(args, stdout, stderr)
 	case "bench":
 		return bench(args, stdout, stderr)
+	case "kb":
+		return kbCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: switchboard [serve|migrate|bench|version] [flags]\nrun 'switchboard COMMAND -h' for a command's flags")
+		fmt.Fprintln(stdout, "usage: switchboard [serve|migrate|bench|kb|version] [flags]\nrun 'switchboard COMMAND -h' for a command's flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, migrate, bench, version)", cmd)
+	return fmt.Errorf("unknown command %q (serve, migrate, bench, kb, version)", cmd)
 }
 
 func loadConfig(name string, args []string, stderr io.Writer) (config.Config, bool, error) {

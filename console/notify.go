@@ -53,6 +53,7 @@ func (n Notifier) SessionAssigned(ctx context.Context, s session.Session, transc
 func (n Notifier) MessageCreated(ctx context.Context, s session.Session, m session.Message) {
 	if s.AgentID != "" {
 		n.publish(ctx, s.TenantID, agentTopic(s.AgentID), event("message.created", map[string]any{"message": m}))
+		n.suggest(s, m)
 	}
 }
 

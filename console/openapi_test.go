@@ -519,6 +519,9 @@ func walk(t *testing.T, n *apptest.Node) {
 	want(t, n, 200, "GET", v1+"/reason-tree", alice, nil)
 	want(t, n, 200, "GET", v1+"/reason-tree/versions", admin, nil)
 
+	// The knowledge base (kb_test.go).
+	kbWalk(t, n, admin, sup, alice)
+
 	// Groups go; tokens end.
 	want(t, n, 204, "DELETE", v1+"/groups/"+gid, admin, nil)
 	want(t, n, 404, "DELETE", v1+"/groups/"+gid, admin, nil)

@@ -40,6 +40,25 @@ type agentStats struct {
 }
 
 // overview is the supervisor's live picture: queues, agents and sessions.
+// botStats is bot containment over the last 24 hours: sessions whose bot
+// phase ended resolved by the bot, handed off to a person, or abandoned by
+// the customer. Containment is resolved / all three (null without any).
+type botStats struct {
+	Resolved    int      `json:"resolved"`
+	HandedOff   int      `json:"handed_off"`
+	Abandoned   int      `json:"abandoned"`
+	Containment *float64 `json:"containment"`
+}
+
+func newBotStats(n map[session.BotOutcome]int) botStats {
+	b := botStats{Resolved: n[session.BotResolved], HandedOff: n[session.BotHandedOff], Abandoned: n[session.BotAbandoned]}
+	if all := b.Resolved + b.HandedOff + b.Abandoned; all > 0 {
+		c := float64(b.Resolved) / float64(all)
+		b.Containment = &c
+	}
+	return b
+}
+
 func (s *Server) overview(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	tenant := principal(c).TenantID
@@ -61,6 +80,10 @@ func (s *Server) overview(c *fiber.Ctx) error {
 		return err
 	}
 	now := time.Now()
+	outcomes, err := s.d.Engine.Store().SessionCountByBotOutcome(ctx, tenant, now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
 	perAgent := map[string]int{}
 	perGroupActive := map[string]int{}
 	offers := map[string]int{}
@@ -85,7 +108,8 @@ func (s *Server) overview(c *fiber.Ctx) error {
 		Groups   []groupStats          `json:"groups"`
 		Agents   []agentStats          `json:"agents"`
 		Sessions map[session.State]int `json:"sessions"`
-	}{Groups: []groupStats{}, Agents: []agentStats{}, Sessions: counts}
+		Bot      botStats              `json:"bot"`
+	}{Groups: []groupStats{}, Agents: []agentStats{}, Sessions: counts, Bot: newBotStats(outcomes)}
 	ids := make([]string, len(gs))
 	for i, g := range gs {
 		ids[i] = g.ID

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-acd/switchboard/channels/webchat"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 	"github.com/switchboard-acd/switchboard/internal/realtime"
+	"github.com/switchboard-acd/switchboard/kb"
 	"github.com/switchboard-acd/switchboard/session"
 )
 
@@ -50,6 +51,11 @@ type Deps struct {
 	AgentGrace time.Duration
 	// OnGroupChanged, if set, is told after a group's settings changed.
 	OnGroupChanged func(ctx context.Context, tenantID, groupID string) error
+	// Assist, if set, searches the knowledge base for agents: the search
+	// box and the suggestions pushed after each customer message.
+	Assist Assist
+	// KB, if set, serves the knowledge-base editing API under /kb (kb.go).
+	KB *kb.Service
 }
 
 // Server holds the Fiber app.
@@ -61,11 +67,13 @@ type Server struct {
 	cancelBase context.CancelFunc
 	live       liveConns
 	draining   atomic.Bool
+	// assistSlots bounds the agent-assist searches running at once.
+	assistSlots chan struct{}
 }
 
 // New builds the HTTP server with every route.
 func New(d Deps) *Server {
-	s := &Server{d: d}
+	s := &Server{d: d, assistSlots: make(chan struct{}, 8)}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:             d.MaxBodyBytes,
@@ -147,6 +155,10 @@ func (s *Server) routes() {
 
 	auth.Get("/channel-accounts", s.role(agents.RoleAdmin), s.listAccounts)
 	auth.Get("/supervisor/overview", s.role(agents.RoleSupervisor), s.overview)
+	if s.d.Assist != nil {
+		auth.Get("/kb/search", s.kbSearch)
+	}
+	s.kbRoutes(auth)
 
 	s.ui()
 	a.Use(func(c *fiber.Ctx) error {

@@ -29,7 +29,8 @@ type Options struct {
 	WrapupTimeout time.Duration
 	// ReopenWindow: a returning customer goes to their last agent first.
 	ReopenWindow time.Duration
-	// MaxBotMisses hands off after this many bot misses in a row.
+	// MaxBotMisses hands off after this many bot misses in a row (0 means
+	// 3; negative leaves it to the Bot, which may hand off itself).
 	MaxBotMisses int
 }
 
@@ -50,7 +51,7 @@ type Engine struct {
 
 // NewEngine wires the engine to its ports.
 func NewEngine(store Store, queue acd.Queue, dir Directory, bot Bot, notify Notifier, clk clock.Clock, opts Options, log *slog.Logger) *Engine {
-	if opts.MaxBotMisses <= 0 {
+	if opts.MaxBotMisses == 0 {
 		opts.MaxBotMisses = 3
 	}
 	if opts.BotIdleTimeout <= 0 {
@@ -213,14 +214,20 @@ func (e *Engine) event(s Session, ev Event, from, to State, actor string, data m
 
 // say stores and publishes a bot or system message to the customer.
 func (e *Engine) say(ctx context.Context, s Session, kind SenderKind, text string) {
+	e.post(ctx, s, kind, TextBody{Text: text})
+}
+
+// post stores and publishes an outbound message of the bot or the system.
+func (e *Engine) post(ctx context.Context, s Session, kind SenderKind, body TextBody) {
+	raw, _ := json.Marshal(body)
 	m := Message{
 		TenantID: s.TenantID, ID: newID(), ConversationID: s.ConversationID, SessionID: s.ID,
-		Direction: Outbound, SenderKind: kind, Type: TypeText, Body: textBody(text),
+		Direction: Outbound, SenderKind: kind, Type: TypeText, Body: raw,
 		Status: StatusSent, CreatedAt: e.now(),
 	}
 	m, err := e.store.MessageAppend(ctx, m)
 	if err != nil {
-		e.log.Error("store bot message", "session", s.ID, "err", err)
+		e.log.Error("store "+string(kind)+" message", "session", s.ID, "err", err)
 		return
 	}
 	e.notify.MessageCreated(ctx, s, m)
@@ -275,18 +282,27 @@ func (e *Engine) botTurn(ctx context.Context, s Session, text string, first bool
 		return
 	}
 	if r.Text != "" {
-		e.say(ctx, s, SenderBot, r.Text)
+		e.post(ctx, s, SenderBot, TextBody{Text: r.Text, Choices: r.Choices, Bot: r.Note})
 	}
 	handoff := r.Handoff
-	if !r.Matched && !r.Handoff {
+	if !handoff {
+		// Misses count in a row: an answer resets the count, and the last
+		// turn's outcome decides containment should the session end here.
 		s2, err := e.transition(ctx, s.TenantID, s.ID, "", func(cur *Session) (Event, error) {
 			if cur.State != StateBot {
 				return "", errStop
 			}
-			cur.BotMisses++
+			misses, outcome := 0, botAnswered
+			if !r.Matched {
+				misses, outcome = cur.BotMisses+1, botMissed
+			}
+			if cur.BotMisses == misses && cur.BotOutcome == outcome {
+				return "", errStop
+			}
+			cur.BotMisses, cur.BotOutcome = misses, outcome
 			return "", nil
 		})
-		if err == nil && s2.BotMisses >= e.opts.MaxBotMisses {
+		if err == nil && !r.Matched && e.opts.MaxBotMisses > 0 && s2.BotMisses >= e.opts.MaxBotMisses {
 			handoff = true
 		}
 	}
@@ -358,5 +374,22 @@ func apply(op string, s *Session, ev Event) error {
 		return illegal(op, *s, ev)
 	}
 	s.State = to
+	s.BotOutcome = botOutcome(s.BotOutcome, ev)
 	return nil
+}
+
+// botOutcome is the containment outcome after ev: a handoff means the bot
+// handed off; a session closed in the bot state was resolved by the bot when
+// its last turn answered, else abandoned.
+func botOutcome(cur BotOutcome, ev Event) BotOutcome {
+	switch ev {
+	case EvHandoff:
+		return BotHandedOff
+	case EvBotResolved:
+		if cur == botAnswered {
+			return BotResolved
+		}
+		return BotAbandoned
+	}
+	return cur
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +15,6 @@ import (
 	"github.com/switchboard-acd/switchboard/internal/clock"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 	"github.com/switchboard-acd/switchboard/internal/testenv"
-	"github.com/switchboard-acd/switchboard/kb"
 	"github.com/switchboard-acd/switchboard/session"
 	"github.com/switchboard-acd/switchboard/session/sessionsql"
 )
@@ -103,7 +104,7 @@ func newFixture(t *testing.T, dbKind, redisKind string) *fixture {
 	q := acdredis.New(testenv.Redis(t, redisKind))
 	q.Clock = clk
 	dr := newDir()
-	eng := session.NewEngine(store, q, dr, kb.NewBot([]string{"agent"}), &events{}, clk, session.Options{
+	eng := session.NewEngine(store, q, dr, handoffBot{}, &events{}, clk, session.Options{
 		IdleTimeout: 5 * time.Minute, WrapupTimeout: time.Minute, ReopenWindow: 10 * time.Minute,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cu, err := eng.ResolveCustomer(t.Context(), "t1", "acct", "webchat", "visitor-1", "V")
@@ -283,4 +284,25 @@ func TestConcurrentFirstMessagesOpenOneSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handoffBot is the bot of the engine tests: a message with the word
+// "agent" asks for a person, "hello" is understood, anything else is a
+// miss.
+type handoffBot struct{}
+
+func (handoffBot) Greeting(context.Context, session.Session) string {
+	return "Hi! I'm the virtual assistant."
+}
+
+func (handoffBot) Reply(_ context.Context, _ session.Session, text string) session.BotReply {
+	t := strings.ToLower(strings.TrimSpace(text))
+	if slices.Contains(strings.Fields(t), "agent") {
+		return session.BotReply{Matched: true, Handoff: true}
+	}
+	switch t {
+	case "hello":
+		return session.BotReply{Text: "Hello!", Matched: true}
+	}
+	return session.BotReply{Text: "Sorry, I didn't catch that."}
 }

@@ -95,6 +95,31 @@ type BotReply struct {
 	// account's default).
 	Handoff bool
 	GroupID string
+	// Choices are offered with Text (buttons, or numbers to type).
+	Choices []BotChoice
+	// Note tells the agent what the bot understood; it is stored with the
+	// bot's message.
+	Note *BotNote
+}
+
+// BotChoice is one button or menu item of a bot message. Value is what the
+// customer's client sends back when it is picked (the number otherwise).
+type BotChoice struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+// BotNote is the bot's account of one customer message: the outcome
+// ("rule", "answer", "suggest", "choice", "miss", "handoff"), the entry or
+// rule it used and how confident it was.
+type BotNote struct {
+	Outcome    string  `json:"outcome"`
+	Query      string  `json:"query,omitempty"`
+	EntryID    string  `json:"entry_id,omitempty"`
+	Question   string  `json:"question,omitempty"`
+	RuleID     string  `json:"rule_id,omitempty"`
+	Keyword    string  `json:"keyword,omitempty"`
+	Confidence float64 `json:"confidence,omitempty"`
 }
 
 // Directory tells the engine what it needs to know of agents, groups and

@@ -108,17 +108,20 @@ func Next(s State, ev Event) (State, bool) {
 
 // Session is one conversation episode, like one phone call.
 type Session struct {
-	TenantID          string     `json:"tenant_id"`
-	ID                string     `json:"id"`
-	ConversationID    string     `json:"conversation_id"`
-	ContactID         string     `json:"contact_id"`
-	AccountID         string     `json:"account_id"`
-	Channel           string     `json:"channel"`
-	State             State      `json:"state"`
-	GroupID           string     `json:"group_id,omitempty"`
-	AgentID           string     `json:"agent_id,omitempty"`
-	Priority          int        `json:"priority"`
-	BotMisses         int        `json:"bot_misses"`
+	TenantID       string `json:"tenant_id"`
+	ID             string `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	ContactID      string `json:"contact_id"`
+	AccountID      string `json:"account_id"`
+	Channel        string `json:"channel"`
+	State          State  `json:"state"`
+	GroupID        string `json:"group_id,omitempty"`
+	AgentID        string `json:"agent_id,omitempty"`
+	Priority       int    `json:"priority"`
+	BotMisses      int    `json:"bot_misses"`
+	// BotOutcome records bot containment for KPIs: what became of the
+	// session's bot phase.
+	BotOutcome        BotOutcome `json:"bot_outcome,omitempty"`
 	Version           int64      `json:"version"`
 	CloseReason       string     `json:"close_reason,omitempty"`
 	ReasonCodes       []string   `json:"reason_codes"`
@@ -143,6 +146,21 @@ type Session struct {
 	// groups); nil when no offer is pending.
 	OfferedAt *time.Time `json:"offered_at,omitempty"`
 }
+
+// BotOutcome is what became of a session's bot phase: the containment KPI
+// counts sessions the bot resolved against those it handed off or the
+// customer abandoned.
+type BotOutcome string
+
+// The outcomes. While the bot still talks, the field tells whether its last
+// turn answered (so a close then counts as resolved) or missed.
+const (
+	BotResolved  BotOutcome = "resolved"   // closed in the bot state after an answer
+	BotHandedOff BotOutcome = "handed_off" // handed off to a person
+	BotAbandoned BotOutcome = "abandoned"  // closed in the bot state after a miss or silence
+	botAnswered  BotOutcome = "answered"   // interim: the last bot turn answered
+	botMissed    BotOutcome = "missed"     // interim: the last bot turn missed
+)
 
 // EventRecord is one persisted transition or occurrence in a session's life.
 type EventRecord struct {
@@ -223,9 +241,15 @@ type Message struct {
 	CreatedAt      time.Time       `json:"created_at"`
 }
 
-// TextBody is the body of a text message.
+// TextBody is the body of a text message. Bot messages may carry choices
+// (menu items, "did you mean" questions), shown as buttons where the channel
+// has them and as a numbered list in Text everywhere, and a note of what
+// the bot understood, which the agent reads in the transcript after a
+// handoff.
 type TextBody struct {
-	Text string `json:"text"`
+	Text    string      `json:"text"`
+	Choices []BotChoice `json:"choices,omitempty"`
+	Bot     *BotNote    `json:"bot,omitempty"`
 }
 
 // Text returns the text of a text message, "" for other types.

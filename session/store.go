@@ -58,6 +58,10 @@ type Store interface {
 	SessionListDue(ctx context.Context, now time.Time, limit int) ([]Session, error)
 	// SessionCountByState counts a tenant's sessions per state (closed excluded).
 	SessionCountByState(ctx context.Context, tenantID string) (map[State]int, error)
+	// SessionCountByBotOutcome counts a tenant's sessions created at or
+	// after since per final bot outcome (resolved, handed_off, abandoned);
+	// sessions still with the bot and outcomes without sessions are absent.
+	SessionCountByBotOutcome(ctx context.Context, tenantID string, since time.Time) (map[BotOutcome]int, error)
 
 	// EventInsert records a session event.
 	EventInsert(ctx context.Context, e EventRecord) error

@@ -35,10 +35,23 @@ export class KnowledgePanel {
     if (this.available) this.suggest();
   }
 
+  /** Suggestions the server pushed for a customer message (agent assist). */
+  pushed(data) {
+    if (!this.available) return;
+    const input = $('kb-query');
+    if (document.activeElement === input) return; // the agent is searching by hand
+    const s = this.ws.selected();
+    if (s) s.kbPushed = null;
+    this.autoQuery = data.query || '';
+    input.value = this.autoQuery.slice(0, 200);
+    this.render(data.suggestions || []);
+  }
+
   suggest() {
     if (!this.available) return;
     const s = this.ws.selected();
     if (!s) return;
+    if (s.kbPushed) { this.pushed(s.kbPushed); return; }
     const lastIn = [...this.ws.sortedMsgs(s)].reverse().find((m) => messageKind(m) === 'in' && messageText(m));
     const q = lastIn ? messageText(lastIn).slice(0, 200) : '';
     if (!q || q === this.autoQuery) return;
@@ -61,18 +74,20 @@ export class KnowledgePanel {
       return;
     }
     if ($('kb-query').value.trim() !== q) return; // a newer search is running
-    const items = Array.isArray(res) ? res
-      : (res && (res.results || res.hits || res.suggestions || res.entries || res.items)) || [];
+    this.render((res && res.results) || []);
+  }
+
+  render(items) {
+    const ul = $('kb-results');
     clear(ul);
     if (!items.length) {
       ul.append(h('li', { class: 'muted small', text: 'No matching answers.' }));
       return;
     }
     for (const it of items) {
-      const e = it.entry || it;
-      const question = e.question || e.title || e.standard_question || '';
-      const answer = e.answer || e.text || e.body || '';
-      ul.append(h('li', { class: 'kb-item' },
+      const question = it.question || '';
+      const answer = (it.answer && it.answer.text) || '';
+      ul.append(h('li', { class: 'kb-item', 'data-testid': 'kb-item' },
         h('div', { class: 'kb-q', text: question }),
         h('div', { class: 'kb-a', text: answer }),
         h('div', { class: 'row-end' },

@@ -105,6 +105,16 @@ export class Supervisor {
         h('span', { class: 'sup-count-n', text: String(d.sessions[k] ?? 0) }),
         h('span', { class: 'sup-count-l', text: k === 'closed' && d.closedLabel ? d.closedLabel : label })));
     }
+    if (d.bot) {
+      // Bot containment over the last 24 hours: resolved / (resolved + handed off + abandoned).
+      const c = typeof d.bot.containment === 'number' ? `${Math.round(d.bot.containment * 100)}%` : '–';
+      box.append(h('div', {
+        class: 'sup-count', 'data-state': 'bot-containment', 'data-testid': 'sup-bot-containment',
+        title: `24 h: ${d.bot.resolved} resolved by the bot, ${d.bot.handed_off} handed off, ${d.bot.abandoned} abandoned`,
+      },
+      h('span', { class: 'sup-count-n', text: c }),
+      h('span', { class: 'sup-count-l', text: 'Bot containment (24 h)' })));
+    }
   }
 
   renderGroups(d) {
@@ -243,5 +253,5 @@ function normalise(res) {
   } else if (num(res.closed_today) !== null) {
     counts.closed = num(res.closed_today);
   }
-  return { groups, agents, sessions: counts, closedLabel, at: toDate(res.generated_at) };
+  return { groups, agents, sessions: counts, closedLabel, bot: res.bot || null, at: toDate(res.generated_at) };
 }

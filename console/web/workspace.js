@@ -353,13 +353,16 @@ export class Workspace {
         if (isNew && type === 'message.created' && inbound) {
           if (s.id !== this.selectedId || document.visibilityState !== 'visible') s.unread++;
           s.typing = false;
-          if (s.id === this.selectedId) {
-            this.renderTyping();
-            this.kb.suggest();
-          }
+          if (s.id === this.selectedId) this.renderTyping();
+          // KB suggestions for it arrive as a kb.suggestions push.
         }
         const own = msg.sender_kind === 'agent' && msg.sender_id === this.me.id;
         this.changed(s, { scroll: isNew && own });
+        break;
+      }
+      case 'kb.suggestions': {
+        if (data.session_id && data.session_id === this.selectedId) this.kb.pushed(data);
+        else if (data.session_id && this.sessions.has(data.session_id)) this.sessions.get(data.session_id).kbPushed = data;
         break;
       }
       case 'typing': {
@@ -1126,11 +1129,26 @@ function linkify(text) {
   return out;
 }
 
+const BOT_OUTCOME = {
+  answer: 'answered', suggest: 'asked "did you mean"', rule: 'keyword rule', choice: 'menu choice',
+  miss: 'not understood', handoff: 'handed off',
+};
+
+/** What the bot understood, shown under its reply for the agent who takes over. */
+function botNote(n) {
+  const parts = [BOT_OUTCOME[n.outcome] || n.outcome || 'bot'];
+  if (n.question) parts.push(`“${n.question}”`);
+  if (n.keyword) parts.push(`keyword “${n.keyword}”`);
+  if (typeof n.confidence === 'number' && n.confidence > 0) parts.push(`${Math.round(n.confidence * 100)}%`);
+  return h('div', { class: `bot-note bot-${n.outcome || 'none'}`, 'data-testid': 'bot-note', text: parts.join(' · ') });
+}
+
 function renderBody(m) {
   const text = messageText(m);
   const b = (m.body && typeof m.body === 'object') ? m.body : {};
   if (!m.type || m.type === 'text' || m.type === 'event') {
-    return h('div', { class: 'msg-text' }, linkify(text));
+    const note = b.bot && typeof b.bot === 'object' ? botNote(b.bot) : null;
+    return h('div', { class: 'msg-text' }, linkify(text), note);
   }
   const url = safeUrl(b.url || b.link || b.media_url);
   const parts = [h('span', { class: 'msg-type', text: m.type })];

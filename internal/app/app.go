@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -29,6 +30,8 @@ import (
 	"github.com/switchboard-acd/switchboard/internal/rdb"
 	"github.com/switchboard-acd/switchboard/internal/realtime"
 	"github.com/switchboard-acd/switchboard/kb"
+	"github.com/switchboard-acd/switchboard/kb/kbindex"
+	"github.com/switchboard-acd/switchboard/kb/kbsql"
 	"github.com/switchboard-acd/switchboard/migrations"
 	"github.com/switchboard-acd/switchboard/session"
 	"github.com/switchboard-acd/switchboard/session/sessionsql"
@@ -36,17 +39,21 @@ import (
 
 // App is one running node.
 type App struct {
-	Cfg     config.Config
-	Log     *slog.Logger
-	DB      *db.DB
-	Redis   *rdb.Client
-	Bus     *realtime.Bus
-	Engine  *session.Engine
-	Agents  *agents.Service
-	Server  *console.Server
-	Queue   acd.Queue
-	Seeded  *Demo
-	agentDB agents.Store
+	Cfg    config.Config
+	Log    *slog.Logger
+	DB     *db.DB
+	Redis  *rdb.Client
+	Bus    *realtime.Bus
+	Engine *session.Engine
+	Agents *agents.Service
+	Server *console.Server
+	Queue  acd.Queue
+	KB     *kb.Service // the knowledge-base editing service (console /api/v1/kb)
+	// KBLibrary holds this node's compiled knowledge bases (bot, assist).
+	KBLibrary *kb.Library
+	kbSync    *kbSync
+	Seeded    *Demo
+	agentDB   agents.Store
 
 	reconciler *reconciler
 
@@ -98,8 +105,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.Bus = realtime.NewBus(a.Redis, cfg.NodeID, log)
 	dir := newDirectory(a.agentDB, accounts)
 	fanout := &session.Notifiers{}
-	a.Engine = session.NewEngine(sessionsql.New(a.DB), a.Queue, dir, kb.NewBot(cfg.HandoffWords), fanout, clk, session.Options{
+	kbStore := kbsql.New(a.DB)
+	indexDir := ""
+	if cfg.DataDir != "" {
+		// Per node: nodes may share a data directory, indexes are private.
+		indexDir = filepath.Join(cfg.DataDir, "kb-index", cfg.NodeID)
+	}
+	a.KBLibrary = kb.NewLibrary(kbStore, kbindex.Build, kb.LibraryOptions{Dir: indexDir, HandoffWords: cfg.HandoffWords}, log)
+	a.kbSync = &kbSync{rdb: a.Redis, lib: a.KBLibrary, log: log}
+	a.KB = kb.NewService(kbStore, clk, a.kbSync)
+	bot := kb.NewBot(a.KBLibrary, kbStore, kbMemory{a.Redis}, clk, log)
+	a.Engine = session.NewEngine(sessionsql.New(a.DB), a.Queue, dir, bot, fanout, clk, session.Options{
 		IdleTimeout: cfg.IdleTimeout, WrapupTimeout: cfg.WrapupTimeout, ReopenWindow: cfg.ReopenWindow,
+		MaxBotMisses: -1, // the bot hands off after the tenant's own count (kb.Settings.MaxMisses)
 	}, log)
 	chat := webchat.NewService(accounts, a.Engine, a.Bus, webchat.NewSigner([]byte(secret)), dir, clk, log)
 	metrics := console.NewMetrics()
@@ -118,6 +136,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		Bus: a.Bus, WebChat: chat, Metrics: metrics, Log: log, Ready: a.ready, MaxBodyBytes: cfg.MaxBodyBytes,
 		DrainPeriod: min(cfg.ShutdownGrace/3, 5*time.Second),
 		AgentGrace:  cfg.AgentGrace,
+		KB:          a.KB,
+		Assist:      a.KBLibrary,
 		OnGroupChanged: func(ctx context.Context, tenantID, groupID string) error {
 			dir.forgetGroup(tenantID, groupID)
 			g, err := dir.Group(ctx, tenantID, groupID)
@@ -134,6 +154,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if cfg.Seed {
 		if a.Seeded, err = seedDemo(ctx, a.agentDB, a.Agents, accounts); err != nil {
 			return nil, fmt.Errorf("seed demo tenant: %w", err)
+		}
+		if a.Seeded != nil {
+			if err := seedDemoKB(ctx, a.KB); err != nil {
+				return nil, fmt.Errorf("seed demo knowledge base: %w", err)
+			}
 		}
 	}
 	a.reconciler = newReconciler(a)
@@ -215,7 +240,9 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopTimers = cancel
-	a.wg.Add(3)
+	a.wg.Add(5)
+	go func() { defer a.wg.Done(); a.warmKB(tctx) }()
+	go func() { defer a.wg.Done(); a.kbSync.run(tctx, 30*time.Second) }()
 	go func() { defer a.wg.Done(); a.Engine.RunTimers(tctx, time.Second) }()
 	go func() { defer a.wg.Done(); a.purgeTokens(tctx, time.Hour) }()
 	go func() { defer a.wg.Done(); a.reconciler.loop(tctx, a.Cfg.ReconcileInterval) }()
@@ -232,6 +259,24 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// warmKB builds every tenant's knowledge base at start (DESIGN D9: the
+// index is derived and rebuilt), so the first customer does not wait.
+func (a *App) warmKB(ctx context.Context) {
+	ts, err := a.agentDB.TenantList(ctx)
+	if err != nil {
+		a.Log.Warn("kb warm-up: list tenants", "err", err)
+		return
+	}
+	for _, t := range ts {
+		snap, err := a.KBLibrary.Acquire(ctx, t.ID)
+		if err != nil {
+			a.Log.Warn("kb warm-up", "tenant", t.ID, "err", err)
+			continue
+		}
+		snap.Release()
+	}
 }
 
 // Addr is the listening address once started.
@@ -272,6 +317,9 @@ func (a *App) stop(ctx context.Context) error {
 }
 
 func (a *App) close() {
+	if a.KBLibrary != nil {
+		a.KBLibrary.Close()
+	}
 	if q, ok := a.Queue.(*acdredis.Queue); ok {
 		q.Close()
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/switchboard-acd/switchboard/agents"
 	"github.com/switchboard-acd/switchboard/channels"
 	"github.com/switchboard-acd/switchboard/internal/errs"
+	"github.com/switchboard-acd/switchboard/kb"
 )
 
 // DemoTenant is the id of the tenant seeded on first start.
@@ -99,4 +100,43 @@ func seedDemo(ctx context.Context, store agents.Store, svc *agents.Service, acco
 		return nil, err
 	}
 	return d, nil
+}
+
+// seedDemoKB gives the demo tenant a small bilingual knowledge base, so a
+// first chat shows the bot answering, offering choices and handing off.
+func seedDemoKB(ctx context.Context, svc *kb.Service) error {
+	entries := []kb.Entry{
+		{Question: "How do I reset my password?", Category: "account", Language: kb.LangEnglish,
+			Variants: []string{"I forgot my password", "reset password", "can't log in", "change my password"},
+			Keywords: []string{"password", "login"},
+			Answer:   kb.Answer{Text: "Open the login page, tap \"Forgot password\" and follow the link we email you."}},
+		{Question: "What are your opening hours?", Category: "general", Language: kb.LangEnglish,
+			Variants: []string{"when are you open", "opening times", "business hours", "are you open on weekends"},
+			Answer:   kb.Answer{Text: "Our team is here Monday to Friday, 9:00 to 18:00."}},
+		{Question: "How do I get a refund?", Category: "billing", Language: kb.LangEnglish,
+			Variants: []string{"I want my money back", "refund my order", "how long does a refund take"},
+			Keywords: []string{"refund"},
+			Answer: kb.Answer{Text: "Was the order delivered?", Choices: []kb.Choice{
+				{Label: "Not yet", Text: "Cancel it under My orders: the refund follows within 3 working days."},
+				{Label: "Yes, I want to return it", Text: "Start a return under My orders; we refund when it arrives."},
+				{Label: "Something else", Handoff: true}}}},
+		{Question: "How much is delivery?", Category: "shipping", Language: kb.LangEnglish,
+			Variants: []string{"shipping cost", "delivery fee", "is shipping free"},
+			Answer:   kb.Answer{Text: "Delivery is free from 50; below that it costs 4.90."}},
+		{Question: "如何修改收货地址？", Category: "shipping", Language: kb.LangChinese,
+			Variants: []string{"怎么改地址", "收货地址填错了", "更换收货地址", "地址写错了"},
+			Answer:   kb.Answer{Text: "发货前可在“我的订单”中修改收货地址；已发货请联系人工客服。"}},
+		{Question: "退款多久到账？", Category: "billing", Language: kb.LangChinese,
+			Variants: []string{"退款什么时候到", "钱什么时候退回来", "退款进度"},
+			Answer:   kb.Answer{Text: "退款审核通过后 1-3 个工作日原路退回。"}},
+	}
+	for _, e := range entries {
+		e.Enabled = true
+		if _, err := svc.CreateEntry(ctx, DemoTenant, "seed", e); err != nil {
+			return err
+		}
+	}
+	_, err := svc.CreateRule(ctx, DemoTenant, kb.Rule{Name: "Complaints go to a person", Kind: kb.RuleContains,
+		Keywords: []string{"complaint", "投诉"}, Handoff: true, Enabled: true})
+	return err
 }

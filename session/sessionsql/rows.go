@@ -68,7 +68,7 @@ func (r conversationRow) conversation() session.Conversation {
 }
 
 const sessionColumns = `tenant_id, id, conversation_id, contact_id, account_id, channel, state,
-	group_id, agent_id, priority, bot_misses, version, close_reason, reason_codes,
+	group_id, agent_id, priority, bot_misses, bot_outcome, version, close_reason, reason_codes,
 	reason_tree_version, created_at, queued_at, assigned_at, wrapup_at, closed_at,
 	last_contact_at, deadline_at, cost, offered_at`
 
@@ -84,6 +84,7 @@ type sessionRow struct {
 	AgentID           sql.NullString `db:"agent_id"`
 	Priority          int            `db:"priority"`
 	BotMisses         int            `db:"bot_misses"`
+	BotOutcome        string         `db:"bot_outcome"`
 	Version           int64          `db:"version"`
 	CloseReason       string         `db:"close_reason"`
 	ReasonCodes       string         `db:"reason_codes"` // JSON array of strings
@@ -120,6 +121,7 @@ func sessionToRow(s session.Session) (sessionRow, error) {
 		AgentID:           nullString(s.AgentID),
 		Priority:          s.Priority,
 		BotMisses:         s.BotMisses,
+		BotOutcome:        string(s.BotOutcome),
 		Version:           s.Version,
 		CloseReason:       s.CloseReason,
 		ReasonCodes:       string(rc),
@@ -158,6 +160,7 @@ func (r sessionRow) session() (session.Session, error) {
 		AgentID:           r.AgentID.String,
 		Priority:          r.Priority,
 		BotMisses:         r.BotMisses,
+		BotOutcome:        session.BotOutcome(r.BotOutcome),
 		Version:           r.Version,
 		CloseReason:       r.CloseReason,
 		ReasonCodes:       codes,

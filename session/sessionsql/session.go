@@ -26,9 +26,9 @@ func (s *Store) SessionInsert(ctx context.Context, se session.Session) error {
 		return errs.E(op, errs.Invalid, "encode session: %v", err)
 	}
 	_, err = s.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.TenantID, r.ID, r.ConversationID, r.ContactID, r.AccountID, r.Channel, r.State,
-		r.GroupID, r.AgentID, r.Priority, r.BotMisses, r.Version, r.CloseReason, r.ReasonCodes,
+		r.GroupID, r.AgentID, r.Priority, r.BotMisses, r.BotOutcome, r.Version, r.CloseReason, r.ReasonCodes,
 		r.ReasonTreeVersion, r.CreatedAt, r.QueuedAt, r.AssignedAt, r.WrapupAt, r.ClosedAt,
 		r.LastContactAt, r.DeadlineAt, r.Cost, r.OfferedAt)
 	return errs.Wrap(op, err)
@@ -57,12 +57,12 @@ func (s *Store) SessionUpdate(ctx context.Context, se session.Session, prevVersi
 		return errs.E(op, errs.Invalid, "encode session: %v", err)
 	}
 	n, err := s.exec(ctx, `UPDATE sessions SET state = ?, group_id = ?, agent_id = ?, priority = ?,
-			bot_misses = ?, close_reason = ?, reason_codes = ?, reason_tree_version = ?,
+			bot_misses = ?, bot_outcome = ?, close_reason = ?, reason_codes = ?, reason_tree_version = ?,
 			queued_at = ?, assigned_at = ?, wrapup_at = ?, closed_at = ?, last_contact_at = ?,
 			deadline_at = ?, offered_at = ?, version = ?
 		WHERE tenant_id = ? AND id = ? AND version = ?`,
 		r.State, r.GroupID, r.AgentID, r.Priority,
-		r.BotMisses, r.CloseReason, r.ReasonCodes, r.ReasonTreeVersion,
+		r.BotMisses, r.BotOutcome, r.CloseReason, r.ReasonCodes, r.ReasonTreeVersion,
 		r.QueuedAt, r.AssignedAt, r.WrapupAt, r.ClosedAt, r.LastContactAt,
 		r.DeadlineAt, r.OfferedAt, r.Version,
 		r.TenantID, r.ID, prevVersion)
@@ -174,6 +174,26 @@ func (s *Store) SessionCountByState(ctx context.Context, tenantID string) (map[s
 	out := make(map[session.State]int, len(rows))
 	for _, r := range rows {
 		out[session.State(r.State)] = r.N
+	}
+	return out, nil
+}
+
+// SessionCountByBotOutcome counts a tenant's sessions created since, per
+// final bot outcome.
+func (s *Store) SessionCountByBotOutcome(ctx context.Context, tenantID string, since time.Time) (map[session.BotOutcome]int, error) {
+	var rows []struct {
+		Outcome string `db:"bot_outcome"`
+		N       int    `db:"n"`
+	}
+	if err := s.sel(ctx, &rows, `SELECT bot_outcome, COUNT(*) AS n FROM sessions
+		WHERE tenant_id = ? AND created_at >= ? AND bot_outcome IN (?, ?, ?)
+		GROUP BY bot_outcome`, tenantID, dbTime(since),
+		string(session.BotResolved), string(session.BotHandedOff), string(session.BotAbandoned)); err != nil {
+		return nil, errs.Wrap("sessionsql.SessionCountByBotOutcome", err)
+	}
+	out := make(map[session.BotOutcome]int, len(rows))
+	for _, r := range rows {
+		out[session.BotOutcome(r.Outcome)] = r.N
 	}
 	return out, nil
 }

@@ -18,6 +18,7 @@ func testSessionInsertGet(t *testing.T, f *fixture) {
 	full.State = session.StateWrapup
 	full.GroupID, full.AgentID = "g1", "a1"
 	full.Priority, full.BotMisses, full.Version = 7, 2, 5
+	full.BotOutcome = session.BotHandedOff
 	full.CloseReason = "agent"
 	full.ReasonCodes, full.ReasonTreeVersion = []string{"billing", "billing.refund"}, 3
 	full.CreatedAt = at(0)
@@ -67,6 +68,7 @@ func testSessionUpdate(t *testing.T, f *fixture) {
 	v2.Version = 2
 	v2.State, v2.GroupID, v2.AgentID = session.StateActive, "g1", "a1"
 	v2.Priority, v2.BotMisses = 4, 1
+	v2.BotOutcome = session.BotResolved
 	v2.QueuedAt, v2.AssignedAt = ptr(at(time.Minute)), ptr(at(2*time.Minute))
 	v2.LastContactAt, v2.DeadlineAt = at(2*time.Minute), ptr(at(7*time.Minute))
 	if err := f.s.SessionUpdate(f.ctx, v2, 1); err != nil {
@@ -265,6 +267,41 @@ func testSessionCountByState(t *testing.T, f *fixture) {
 		}
 		if diff := cmp.Diff(tc.want, got, listOpts); diff != "" {
 			t.Errorf("SessionCountByState %s (-want +got):\n%s", tc.tenant, diff)
+		}
+	}
+}
+
+func testSessionCountByBotOutcome(t *testing.T, f *fixture) {
+	conv := f.conversation(TenantA, "acc1", "ext1")
+	for i, o := range []session.BotOutcome{
+		session.BotResolved, session.BotResolved, session.BotHandedOff, session.BotAbandoned,
+		"answered", "", session.BotHandedOff,
+	} {
+		f.insertSession(conv, "s"+string(rune('a'+i)), func(s *session.Session) {
+			s.BotOutcome = o
+			s.CreatedAt = at(time.Duration(i) * time.Minute)
+		})
+	}
+	other := f.conversation(TenantB, "acc1", "ext1")
+	f.insertSession(other, "b1", func(s *session.Session) { s.BotOutcome = session.BotResolved })
+
+	tests := []struct {
+		tenant string
+		since  time.Time
+		want   map[session.BotOutcome]int
+	}{
+		{TenantA, at(0), map[session.BotOutcome]int{session.BotResolved: 2, session.BotHandedOff: 2, session.BotAbandoned: 1}},
+		{TenantA, at(time.Minute), map[session.BotOutcome]int{session.BotResolved: 1, session.BotHandedOff: 2, session.BotAbandoned: 1}},
+		{TenantA, at(time.Hour), nil},
+		{TenantB, at(-time.Hour), map[session.BotOutcome]int{session.BotResolved: 1}},
+	}
+	for _, tc := range tests {
+		got, err := f.s.SessionCountByBotOutcome(f.ctx, tc.tenant, tc.since)
+		if err != nil {
+			t.Fatalf("SessionCountByBotOutcome %s: %v", tc.tenant, err)
+		}
+		if diff := cmp.Diff(tc.want, got, listOpts); diff != "" {
+			t.Errorf("SessionCountByBotOutcome %s since %v (-want +got):\n%s", tc.tenant, tc.since, diff)
 		}
 	}
 }

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SessionListPaging", testSessionListPaging},
 		{"SessionListDue", testSessionListDue},
 		{"SessionCountByState", testSessionCountByState},
+		{"SessionCountByBotOutcome", testSessionCountByBotOutcome},
 		{"Events", testEvents},
 		{"MessageAppend", testMessageAppend},
 		{"MessageAppendConcurrent", testMessageAppendConcurrent},

@@ -2,18 +2,20 @@ package acdredis
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// batcher sends script calls that arrive while earlier ones are in flight
-// together, as one pipeline: Redis then reads and answers many calls per
-// system call on both sides, which is where the time of a short script
-// goes. Each script still runs atomically on its own; only the round trip
-// is shared. A call waits for its own reply even when its caller's context
-// ends, because a script that ran may have made assignments the caller
-// must deliver.
+// batcher sends the operations that arrive while earlier ones are in
+// flight together. Operations of one tenant go in one script call
+// (lua/dispatch.lua runs them in order, each atomic, since a script runs
+// atomically as a whole), up to maxOpsPerScript of them, which shares the
+// fixed cost of a call; the calls of a round go out as one pipeline, which
+// shares the round trip and the system calls on both sides. A call waits
+// for its own reply even when its caller's context ends, because an
+// operation that ran may have made assignments the caller must deliver.
 type batcher struct {
 	c    redis.UniversalClient
 	in   chan *call
@@ -25,17 +27,24 @@ type batcher struct {
 	wg      sync.WaitGroup
 }
 
+// call is one operation of one tenant and, once done, its reply.
 type call struct {
-	s    *redis.Script
-	keys []string
-	args []any
-	res  any
-	err  error
-	done chan struct{}
+	prefix string // the tenant's key prefix
+	op     operation
+	now    int64 // unix µs
+	args   []any
+	res    any
+	err    error
+	done   chan struct{}
 }
 
-// maxBatch caps the calls of one pipeline.
+// maxBatch caps the operations of one round.
 const maxBatch = 256
+
+// maxOpsPerScript caps the operations of one script call: a script blocks
+// the server while it runs, and a match takes some 10 to 30 µs, so 32 of
+// them stay well under a millisecond.
+const maxOpsPerScript = 32
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
@@ -48,10 +57,10 @@ func newBatcher(c redis.UniversalClient, conns int) *batcher {
 	return b
 }
 
-// run queues one script call and waits for its reply.
-func (b *batcher) run(s *redis.Script, keys []string, args []any) (any, error) {
+// run queues one operation and waits for its reply.
+func (b *batcher) run(prefix string, o operation, now int64, args []any) (any, error) {
 	c := callPool.Get().(*call)
-	c.s, c.keys, c.args = s, keys, args
+	c.prefix, c.op, c.now, c.args = prefix, o, now, args
 	select {
 	case b.in <- c:
 	case <-b.stop:
@@ -76,6 +85,8 @@ func (b *batcher) run(s *redis.Script, keys []string, args []any) (any, error) {
 func (b *batcher) loop() {
 	defer b.wg.Done()
 	batch := make([]*call, 0, maxBatch)
+	var chunks [][]*call
+	open := map[string]int{} // prefix -> its chunk still taking operations
 	cmds := make([]*redis.Cmd, 0, maxBatch)
 	ctx := context.Background()
 	for {
@@ -95,24 +106,48 @@ func (b *batcher) loop() {
 				break drain
 			}
 		}
-		if len(batch) == 1 {
-			first.res, first.err = first.s.Run(ctx, b.c, first.keys, first.args...).Result()
-			first.done <- struct{}{}
+		// One script call per tenant and maxOpsPerScript operations, in
+		// arrival order.
+		chunks = chunks[:0]
+		clear(open)
+		for _, c := range batch {
+			i, ok := open[c.prefix]
+			if !ok || len(chunks[i]) == maxOpsPerScript {
+				i = len(chunks)
+				chunks = append(chunks, make([]*call, 0, min(len(batch), maxOpsPerScript)))
+				open[c.prefix] = i
+			}
+			chunks[i] = append(chunks[i], c)
+		}
+		if len(chunks) == 1 {
+			keys, argv := dispatchArgs(chunks[0])
+			res, err := scriptRoute.Run(ctx, b.c, keys, argv...).Result()
+			b.deliver(chunks[0], res, err)
 			continue
 		}
 		pipe := b.c.Pipeline()
 		cmds = cmds[:0]
-		for _, c := range batch {
-			cmds = append(cmds, c.s.EvalSha(ctx, pipe, c.keys, c.args...))
+		for _, ch := range chunks {
+			keys, argv := dispatchArgs(ch)
+			cmds = append(cmds, scriptRoute.EvalSha(ctx, pipe, keys, argv...))
 		}
 		_, _ = pipe.Exec(ctx) // errors are per command
-		for i, c := range batch {
-			c.res, c.err = cmds[i].Result()
-			if c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
-				c.res, c.err = c.s.Run(ctx, b.c, c.keys, c.args...).Result()
+		for i, ch := range chunks {
+			res, err := cmds[i].Result()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				keys, argv := dispatchArgs(ch)
+				res, err = scriptRoute.Run(ctx, b.c, keys, argv...).Result()
 			}
-			c.done <- struct{}{}
+			b.deliver(ch, res, err)
 		}
+	}
+}
+
+// deliver hands each call of a script call its reply and wakes its caller.
+func (b *batcher) deliver(calls []*call, res any, err error) {
+	split(calls, res, err)
+	for _, c := range calls {
+		c.done <- struct{}{}
 	}
 }
 
@@ -123,4 +158,41 @@ func (b *batcher) close() {
 		b.wg.Wait()
 		close(b.stopped)
 	})
+}
+
+// dispatchArgs builds the KEYS and ARGV of one scriptRoute call running
+// calls, which all belong to one tenant (lua/dispatch.lua).
+func dispatchArgs(calls []*call) ([]string, []any) {
+	n := 1
+	for _, c := range calls {
+		n += 3 + len(c.args)
+	}
+	argv := make([]any, 0, n)
+	argv = append(argv, calls[0].prefix)
+	for _, c := range calls {
+		argv = append(argv, string(c.op), c.now, len(c.args))
+		argv = append(argv, c.args...)
+	}
+	return []string{builtKey(calls[0].prefix)}, argv
+}
+
+// split gives each call its part of a scriptRoute reply, or the error of
+// the whole script call.
+func split(calls []*call, res any, err error) {
+	arr, ok := res.([]any)
+	if err == nil && (!ok || len(arr) != len(calls)) {
+		err = fmt.Errorf("unexpected dispatch reply %#v for %d operations", res, len(calls))
+	}
+	for i, c := range calls {
+		switch {
+		case err != nil:
+			c.res, c.err = nil, err
+		default:
+			if msg, isErr := arr[i].(string); isErr {
+				c.res, c.err = nil, scriptError(msg)
+			} else {
+				c.res, c.err = arr[i], nil
+			}
+		}
+	}
 }

@@ -73,18 +73,18 @@ func (q *Queue) Close() {
 	}
 }
 
-// run calls a routing script for a tenant: KEYS[1] is the tenant's marker
-// key, ARGV starts with the tenant prefix and now (lua/lib.lua).
-func (q *Queue) run(ctx context.Context, s *redis.Script, tenantID string, now time.Time, args ...any) (any, error) {
+// run runs one routing operation (scripts.go) for a tenant at now and
+// returns its reply; batched, it shares a script call with others.
+func (q *Queue) run(ctx context.Context, o operation, tenantID string, now time.Time, args ...any) (any, error) {
 	p := q.tenantPrefix(tenantID)
-	keys := []string{builtKey(p)}
-	argv := make([]any, 0, 2+len(args))
-	argv = append(argv, p, now.UnixMicro())
-	argv = append(argv, args...)
 	if q.b != nil {
-		return q.b.run(s, keys, argv)
+		return q.b.run(p, o, now.UnixMicro(), args)
 	}
-	return s.Run(ctx, q.c, keys, argv...).Result()
+	c := []*call{{prefix: p, op: o, now: now.UnixMicro(), args: args}}
+	keys, argv := dispatchArgs(c)
+	res, err := scriptRoute.Run(ctx, q.c, keys, argv...).Result()
+	split(c, res, err)
+	return c[0].res, c[0].err
 }
 
 // Configure implements acd.Queue.
@@ -125,7 +125,7 @@ func (q *Queue) Configure(ctx context.Context, g acd.Group) error {
 	if ring <= 0 {
 		ring = 15 * time.Second
 	}
-	_, err := q.run(ctx, scriptConfigure, g.TenantID, q.Clock.Now(), g.ID,
+	_, err := q.run(ctx, opConfigure, g.TenantID, q.Clock.Now(), g.ID,
 		"strategy", string(strategy), "fallback", string(fallback),
 		"sl", sl.Milliseconds(), "weight", strconv.FormatFloat(weight, 'g', -1, 64),
 		"step", step.Milliseconds(), "sticky", max(g.StickyWait, 0).Milliseconds(),
@@ -180,7 +180,7 @@ func (q *Queue) Enqueue(ctx context.Context, it acd.Item) (acd.Enqueued, error) 
 	if it.Force {
 		force = "1"
 	}
-	res, err := q.run(ctx, scriptEnqueue, it.TenantID, now, it.GroupID, it.SessionID, ms,
+	res, err := q.run(ctx, opEnqueue, it.TenantID, now, it.GroupID, it.SessionID, ms,
 		it.Priority, cost, it.PreferredAgent, force, q.opts.MatchLimit)
 	if err != nil {
 		return acd.Enqueued{}, redisErr(op, fmt.Errorf("enqueue session %s in group %s: %w", it.SessionID, it.GroupID, err))
@@ -203,7 +203,7 @@ func (q *Queue) Remove(ctx context.Context, tenantID, groupID, sessionID string)
 	if err := checkItem(op, tenantID, groupID, sessionID); err != nil {
 		return false, err
 	}
-	res, err := q.run(ctx, scriptRemove, tenantID, q.Clock.Now(), groupID, sessionID)
+	res, err := q.run(ctx, opRemove, tenantID, q.Clock.Now(), groupID, sessionID)
 	if err != nil {
 		return false, redisErr(op, fmt.Errorf("remove session %s from group %s: %w", sessionID, groupID, err))
 	}
@@ -314,7 +314,7 @@ func (q *Queue) AgentReady(ctx context.Context, a acd.Agent) ([]acd.Assignment, 
 		}
 		args = append(args, g, prof, weight)
 	}
-	return q.agentScript(ctx, op, scriptAgentReady, a.TenantID, a.ID, now, args...)
+	return q.agentScript(ctx, op, opAgentReady, a.TenantID, a.ID, now, args...)
 }
 
 // AgentNotReady takes the agent out of every group's available set and
@@ -336,7 +336,7 @@ func (q *Queue) notReady(ctx context.Context, op, tenantID, agentID, offline str
 	if err := checkID(op, "agent", agentID); err != nil {
 		return err
 	}
-	if _, err := q.run(ctx, scriptAgentNotReady, tenantID, q.Clock.Now(), agentID, offline); err != nil {
+	if _, err := q.run(ctx, opAgentNotReady, tenantID, q.Clock.Now(), agentID, offline); err != nil {
 		return redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
 	}
 	return nil
@@ -350,7 +350,7 @@ func (q *Queue) Release(ctx context.Context, tenantID, agentID string, cost int)
 	if cost <= 0 {
 		cost = 1
 	}
-	return q.agentScript(ctx, op, scriptRelease, tenantID, agentID, q.Clock.Now(), agentID, cost, "")
+	return q.agentScript(ctx, op, opRelease, tenantID, agentID, q.Clock.Now(), agentID, cost, "")
 }
 
 // MatchAgent gives the agent the sessions held for them, then the most
@@ -359,7 +359,7 @@ func (q *Queue) Release(ctx context.Context, tenantID, agentID string, cost int)
 // that is not an error, since matching is triggered by events that may
 // race a state change.
 func (q *Queue) MatchAgent(ctx context.Context, tenantID, agentID string) ([]acd.Assignment, error) {
-	as, err := q.agentScript(ctx, "acdredis.MatchAgent", scriptMatchAgent, tenantID, agentID, q.Clock.Now(), agentID)
+	as, err := q.agentScript(ctx, "acdredis.MatchAgent", opMatchAgent, tenantID, agentID, q.Clock.Now(), agentID)
 	if errors.Is(err, ErrUnknownAgent) {
 		return nil, nil
 	}
@@ -368,14 +368,14 @@ func (q *Queue) MatchAgent(ctx context.Context, tenantID, agentID string) ([]acd
 
 // agentScript runs a script with the {code, a, b, assignments...} reply
 // for one agent.
-func (q *Queue) agentScript(ctx context.Context, op string, s *redis.Script, tenantID, agentID string, now time.Time, args ...any) ([]acd.Assignment, error) {
+func (q *Queue) agentScript(ctx context.Context, op string, o operation, tenantID, agentID string, now time.Time, args ...any) ([]acd.Assignment, error) {
 	if err := checkTenant(op, tenantID); err != nil {
 		return nil, err
 	}
 	if err := checkID(op, "agent", agentID); err != nil {
 		return nil, err
 	}
-	res, err := q.run(ctx, s, tenantID, now, args...)
+	res, err := q.run(ctx, o, tenantID, now, args...)
 	if err != nil {
 		return nil, redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
 	}
@@ -402,7 +402,7 @@ func (q *Queue) Claim(ctx context.Context, tenantID, agentID string, cost int) (
 	if cost <= 0 {
 		cost = 1
 	}
-	res, err := q.run(ctx, scriptClaim, tenantID, q.Clock.Now(), agentID, cost)
+	res, err := q.run(ctx, opClaim, tenantID, q.Clock.Now(), agentID, cost)
 	if err != nil {
 		return false, redisErr(op, fmt.Errorf("claim agent %s: %w", agentID, err))
 	}
@@ -429,7 +429,7 @@ func (q *Queue) missed(ctx context.Context, op, tenantID, agentID string, limit 
 	if err := checkID(op, "agent", agentID); err != nil {
 		return 0, false, err
 	}
-	res, err := q.run(ctx, scriptMissed, tenantID, q.Clock.Now(), agentID, max(limit, 0), reset)
+	res, err := q.run(ctx, opMissed, tenantID, q.Clock.Now(), agentID, max(limit, 0), reset)
 	if err != nil {
 		return 0, false, redisErr(op, fmt.Errorf("agent %s: %w", agentID, err))
 	}
@@ -472,7 +472,7 @@ func (q *Queue) AgentLoad(ctx context.Context, tenantID, agentID string) (acd.Ag
 // caller matches afterwards and delivers). An agent routing has no state
 // for is left alone (AgentReady will set the load).
 func (q *Queue) SetLoad(ctx context.Context, tenantID, agentID string, load int) error {
-	_, err := q.agentScript(ctx, "acdredis.SetLoad", scriptRelease, tenantID, agentID, q.Clock.Now(), agentID, 0, max(load, 0))
+	_, err := q.agentScript(ctx, "acdredis.SetLoad", opRelease, tenantID, agentID, q.Clock.Now(), agentID, 0, max(load, 0))
 	if errors.Is(err, ErrUnknownAgent) {
 		return nil
 	}
@@ -493,7 +493,7 @@ func (q *Queue) MatchGroup(ctx context.Context, tenantID, groupID string, limit 
 		return nil, nil
 	}
 	now := q.Clock.Now()
-	res, err := q.run(ctx, scriptMatchGroup, tenantID, now, groupID, limit)
+	res, err := q.run(ctx, opMatchGroup, tenantID, now, groupID, limit)
 	if err != nil {
 		return nil, redisErr(op, fmt.Errorf("match group %s: %w", groupID, err))
 	}
@@ -521,7 +521,7 @@ func (q *Queue) Stats(ctx context.Context, tenantID string, groupIDs []string) (
 		args = append(args, g)
 	}
 	now := q.Clock.Now()
-	res, err := q.run(ctx, scriptStats, tenantID, now, args...)
+	res, err := q.run(ctx, opStats, tenantID, now, args...)
 	if err != nil {
 		return nil, redisErr(op, fmt.Errorf("stats: %w", err))
 	}

@@ -3,76 +3,106 @@ package acdredis
 import (
 	_ "embed"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// One script per operation; each file opens with its ARGV/Returns
-// contract, and lua/lib.lua, which holds the shared matching code and the
-// key layout, is prepended to every one. redis.Script runs EVALSHA and
-// falls back to EVAL once per server, so the source crosses the wire only
-// on first use.
+// One Lua file per operation, each opening with its ARGV/Returns contract.
+// They are run through one script, scriptRoute: lua/lib.lua (the shared
+// matching code and the key layout), then every operation as a function of
+// its own ARGV, then lua/dispatch.lua, which runs a list of operations of
+// one tenant in order. One script for all lets the batcher send many
+// operations in one call (batch.go), and the fixed cost of a script call
+// (setting up the call, defining lib's functions) is then paid once for
+// all of them. redis.Script runs EVALSHA and falls back to EVAL once per
+// server, so the source crosses the wire only on first use.
 var (
 	//go:embed lua/lib.lua
 	libLua string
+	//go:embed lua/dispatch.lua
+	dispatchLua string
 
 	//go:embed lua/configure.lua
-	configureLua    string
-	scriptConfigure = newScript(configureLua)
-
+	configureLua string
 	//go:embed lua/enqueue.lua
-	enqueueLua    string
-	scriptEnqueue = newScript(enqueueLua)
-
+	enqueueLua string
 	//go:embed lua/remove.lua
-	removeLua    string
-	scriptRemove = newScript(removeLua)
-
+	removeLua string
 	//go:embed lua/agent_ready.lua
-	agentReadyLua    string
-	scriptAgentReady = newScript(agentReadyLua)
-
+	agentReadyLua string
 	//go:embed lua/agent_not_ready.lua
-	agentNotReadyLua    string
-	scriptAgentNotReady = newScript(agentNotReadyLua)
-
+	agentNotReadyLua string
 	//go:embed lua/release.lua
-	releaseLua    string
-	scriptRelease = newScript(releaseLua)
-
+	releaseLua string
 	//go:embed lua/claim.lua
-	claimLua    string
-	scriptClaim = newScript(claimLua)
-
+	claimLua string
 	//go:embed lua/missed.lua
-	missedLua    string
-	scriptMissed = newScript(missedLua)
-
+	missedLua string
 	//go:embed lua/match_group.lua
-	matchGroupLua    string
-	scriptMatchGroup = newScript(matchGroupLua)
-
+	matchGroupLua string
 	//go:embed lua/match_agent.lua
-	matchAgentLua    string
-	scriptMatchAgent = newScript(matchAgentLua)
-
+	matchAgentLua string
 	//go:embed lua/stats.lua
-	statsLua    string
-	scriptStats = newScript(statsLua)
+	statsLua string
 )
 
-// newScript builds a script as lib + body. Package-level var initialisers
-// run in dependency order, so libLua is set by the time this runs.
-func newScript(body string) *redis.Script {
-	return redis.NewScript(libLua + "\n" + body)
+// operation names an operation of scriptRoute (its file name without .lua).
+type operation string
+
+const (
+	opConfigure     operation = "configure"
+	opEnqueue       operation = "enqueue"
+	opRemove        operation = "remove"
+	opAgentReady    operation = "agent_ready"
+	opAgentNotReady operation = "agent_not_ready"
+	opRelease       operation = "release"
+	opClaim         operation = "claim"
+	opMissed        operation = "missed"
+	opMatchGroup    operation = "match_group"
+	opMatchAgent    operation = "match_agent"
+	opStats         operation = "stats"
+)
+
+var scriptRoute = redis.NewScript(routeSource(map[operation]string{
+	opConfigure: configureLua, opEnqueue: enqueueLua, opRemove: removeLua,
+	opAgentReady: agentReadyLua, opAgentNotReady: agentNotReadyLua,
+	opRelease: releaseLua, opClaim: claimLua, opMissed: missedLua,
+	opMatchGroup: matchGroupLua, opMatchAgent: matchAgentLua, opStats: statsLua,
+}))
+
+// routeSource assembles scriptRoute. Package-level var initialisers run in
+// dependency order, so the embedded files are set by the time this runs.
+// The operations are defined in a fixed order so that every node computes
+// the same script (and SHA).
+func routeSource(ops map[operation]string) string {
+	var b strings.Builder
+	b.WriteString(libLua)
+	b.WriteString("\nlocal OPS = {}\n")
+	for _, name := range []operation{opConfigure, opEnqueue, opRemove, opAgentReady, opAgentNotReady,
+		opRelease, opClaim, opMissed, opMatchGroup, opMatchAgent, opStats} {
+		fmt.Fprintf(&b, "OPS[%q] = function(ARGV)\n%s\nend\n", name, ops[name])
+	}
+	b.WriteString(dispatchLua)
+	return b.String()
 }
 
-// Result codes the scripts return; each script's header lists its own.
+// Result codes the operations return; each file's header lists its own.
 const (
 	codeAdded        = 1
 	codeUnknownAgent = 3
 	codeFull         = 4
 )
+
+// scriptError is the error that ended one operation of a dispatch (a bug
+// in a script, or a command Redis refused). It is a redis.Error, so
+// redisErr classes it as internal.
+type scriptError string
+
+func (e scriptError) Error() string { return "routing script: " + string(e) }
+
+// RedisError marks scriptError as an error reply (redis.Error).
+func (scriptError) RedisError() {}
 
 // reply is a decoded {code, a, b, assignments...} script result.
 type reply struct {

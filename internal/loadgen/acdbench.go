@@ -52,8 +52,9 @@ const EmbeddedRedis = "embedded"
 // the smallest possible match — read the head of the waiting line, read
 // the agent, count the session against the agent, re-score the agent in
 // the available set and take a member out of the line. A real match
-// (lua/lib.lua) does all of this and more, and a match costs two scripts
-// (the enqueue that assigns and the release), so a ratio well below 1 is
+// (lua/lib.lua) does all of this and more, and a match costs two script
+// operations (the enqueue that assigns and the release; batched, several
+// operations share one script call), so a ratio well below 1 is
 // expected; the ratio tells how far the engine is from the cheapest
 // script Redis could run per match.
 const CeilingScript = "redis.call('ZRANGE',KEYS[1],0,0) redis.call('HGET',KEYS[2],'x') " +
@@ -970,7 +971,7 @@ func workerRand(w int) *mrand.Rand {
 
 // closedLoop runs the throughput mode: every worker enqueues, releases at
 // once whatever got assigned, and enqueues again, for warm-up plus
-// duration. Each match thus costs one enqueue and one release script.
+// duration. Each match thus costs one enqueue and one release operation.
 func (r *acdRun) closedLoop(ctx context.Context, c *rdb.Client) (s0, s1 acdSnapshot, err error) {
 	start := time.Now()
 	r.winStart = start.Sub(r.base) + r.cfg.Warmup

@@ -33,6 +33,7 @@ end
 local st = agent(a)
 for _, g in ipairs(st.groups) do
   place(st, g, 'ready', nil, idleUs)
+  widen(kq(g, 'avail'))
 end
 local out = { 0, 0, 0 }
 matchAgent(st, out)

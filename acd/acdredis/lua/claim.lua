@@ -9,9 +9,9 @@ local st = agent(ARGV[3])
 if not st then return 3 end
 local cost = tonumber(ARGV[4])
 if not st.ready or st.load + cost > st.max then return 0 end
-st.load = redis.call('HINCRBY', ka(st.id), 'load', cost)
+st.load = st.load + cost
 st.last = NOW_MS
-redis.call('HSET', ka(st.id), 'last', NOW_MS)
+call('HSET', ka(st.id), 'load', int(st.load), 'last', int(NOW_MS))
 for _, g in ipairs(st.groups) do
   place(st, g, 'assigned')
 end

@@ -10,16 +10,18 @@ local g = ARGV[3]
 local before = conf(g).scoring
 local kv = {}
 for i = 4, #ARGV do kv[#kv + 1] = ARGV[i] end
-redis.call('HSET', kq(g, 'conf'), unpack(kv))
-confs[g] = nil
+call('HSET', kq(g, 'conf'), unpack(kv))
+grp[g] = nil
 if conf(g).scoring == before then
   return 0
 end
-redis.call('DEL', kq(g, 'avail'))
-for _, id in ipairs(redis.call('SMEMBERS', kq(g, 'online'))) do
+call('DEL', kq(g, 'avail'))
+setTail(g, 0) -- the set starts again from nothing
+for _, id in ipairs(call('SMEMBERS', kq(g, 'online'))) do
   local st = agent(id)
   if st then
     place(st, g, 'ready', nil, st.last * 1000)
   end
 end
+widen(kq(g, 'avail'))
 return 1

@@ -18,10 +18,10 @@ local g, sid = ARGV[3], ARGV[4]
 local c = conf(g)
 local wkey = kq(g, 'wait')
 local out = { 1, 0, 0 }
-if redis.call('ZSCORE', wkey, sid) then
+local n = call('ZCARD', wkey)
+if n > 0 and call('ZSCORE', wkey, sid) then
   out[1] = 0
 else
-  local n = redis.call('ZCARD', wkey)
   if ARGV[9] ~= '1' and c.maxq > 0 and n >= c.maxq then
     out[1] = 4
     out[3] = n
@@ -32,14 +32,31 @@ else
   if c.strategy == 'sticky' and ARGV[8] ~= '' then
     pref, hold = ARGV[8], NOW_MS + c.sticky
   end
-  redis.call('ZADD', wkey, rank, sid)
-  redis.call('HSET', kq(g, 'meta'), sid, ARGV[5] .. '|' .. ARGV[7] .. '|' .. pref .. '|' .. hold)
-  if pref ~= '' then
-    redis.call('ZADD', kown(pref), rank, g .. '\t' .. sid)
+  local it = { raw = ARGV[5], enq = tonumber(ARGV[5]), cost = tonumber(ARGV[7]),
+    pref = pref, hold = hold }
+  local limit = tonumber(ARGV[10])
+  if n == 0 and limit > 0 then
+    -- Nobody waits: the match is for this session alone, so it is tried
+    -- before the session is stored, and one that is assigned never is.
+    local st = candidate(g, c, it)
+    if st then
+      assign(g, sid, it, st, out, false)
+      return out
+    end
   end
-  matchGroup(g, tonumber(ARGV[10]), out)
+  call('ZADD', wkey, rank, sid)
+  call('HSET', kq(g, 'meta'), sid, ARGV[5] .. '|' .. ARGV[7] .. '|' .. pref .. '|' .. hold)
+  if pref ~= '' then
+    call('ZADD', kown(pref), rank, g .. '\t' .. sid)
+  end
+  if n == 0 then
+    -- The match above found nobody; the line holds only this session.
+    out[2], out[3] = 1, 1
+    return out
+  end
+  matchGroup(g, limit, out)
 end
-local r = redis.call('ZRANK', wkey, sid)
+local r = call('ZRANK', wkey, sid)
 if r then out[2] = r + 1 end
-out[3] = redis.call('ZCARD', wkey)
+out[3] = call('ZCARD', wkey)
 return out

@@ -12,7 +12,7 @@ if not st then return { 3, 0, 0 } end
 local load = st.load - tonumber(ARGV[4])
 if ARGV[5] ~= '' then load = tonumber(ARGV[5]) end
 if load < 0 then load = 0 end
-redis.call('HSET', ka(st.id), 'load', load)
+call('HSET', ka(st.id), 'load', int(load))
 st.load = load
 for _, g in ipairs(st.groups) do
   place(st, g, 'released')

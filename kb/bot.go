@@ -54,14 +54,16 @@ func NewBot(lib *Library, store Store, memory Memory, clk clock.Clock, log *slog
 
 var _ session.Bot = (*Bot)(nil)
 
-// Greeting implements session.Bot with the tenant's greeting.
+// Greeting implements session.Bot with the tenant's greeting, read from
+// the compiled snapshot (no query per new session).
 func (b *Bot) Greeting(ctx context.Context, s session.Session) string {
-	set, err := b.store.SettingsGet(ctx, s.TenantID)
+	snap, err := b.lib.Acquire(ctx, s.TenantID)
 	if err != nil {
-		b.log.Error("kb settings", "tenant", s.TenantID, "err", err)
+		b.log.Error("kb unavailable", "tenant", s.TenantID, "err", err)
 		return DefaultSettings(s.TenantID).Greeting
 	}
-	return set.Greeting
+	defer snap.Release()
+	return snap.Settings.Greeting
 }
 
 // menu is a pending set of choices, as stored in Memory.

@@ -125,6 +125,11 @@ func testBot(t *testing.T, kind string) {
 	ctx := t.Context()
 	pw := f.ids["How do I reset my password?"]
 
+	t.Run("greets with the tenant's greeting", func(t *testing.T) {
+		if g := f.bot.Greeting(ctx, sess("s0")); g != kb.DefaultSettings("t1").Greeting {
+			t.Fatalf("greeting = %q", g)
+		}
+	})
 	t.Run("answers a known question", func(t *testing.T) {
 		r := f.bot.Reply(ctx, sess("s1"), "I forgot my password, how can I reset it?")
 		if !r.Matched || r.Handoff || r.Text != "Tap 'Forgot password' on the login page." {

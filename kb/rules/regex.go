@@ -14,14 +14,10 @@ import (
 )
 
 // ValidateRegex reports whether pattern is acceptable as the pattern of a
-// regex rule, with an error an editor can act on. The kb service calls it
-// when a rule is saved, so that Compile, which runs the same checks, does
-// not reject the rule later. A pattern must be non-empty, at most
-// kb.MaxRegexLen bytes, valid RE2 syntax, compile to at most
-// kb.MaxRegexInsts instructions (the limits of kb.CheckRegex), and not be
-// able to match an empty string: such a pattern, like "(refund)?", would
-// fire on every message the keywords missed, and FAQ retrieval would never
-// be asked.
+// regex rule, with an error an editor can act on: non-empty and passing
+// kb.CheckRegex (the checks the kb service runs when a rule is saved:
+// length, RE2 syntax, program size, no empty match), and compiling after
+// the rewrite for folded text. Compile runs the same checks.
 func ValidateRegex(pattern string) error {
 	_, err := compileRegex(pattern)
 	return err
@@ -33,25 +29,10 @@ func compileRegex(pattern string) (*regexp.Regexp, error) {
 	if pattern == "" {
 		return nil, errors.New("empty regex pattern")
 	}
-	if len(pattern) > kb.MaxRegexLen {
-		return nil, fmt.Errorf("regex pattern of %d bytes, at most %d", len(pattern), kb.MaxRegexLen)
-	}
-	// The limits are checked on the pattern as written, the way
-	// kb.CheckRegex checks it, so that a pattern the kb service accepted
-	// is never refused here for what folding added.
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return nil, fmt.Errorf("invalid regex pattern %q: %w", pattern, err)
-	}
-	prog, err := syntax.Compile(re.Simplify())
-	if err != nil {
-		return nil, fmt.Errorf("invalid regex pattern %q: %w", pattern, err)
-	}
-	if n := len(prog.Inst); n > kb.MaxRegexInsts {
-		return nil, fmt.Errorf("regex pattern %q too complex: %d instructions, at most %d", pattern, n, kb.MaxRegexInsts)
-	}
-	if canMatchEmpty(re) {
-		return nil, fmt.Errorf("regex pattern %q can match an empty string, so it would match every message", pattern)
+	// The limits are the kb service's, checked on the pattern as written,
+	// so a pattern it accepted is never refused here for what folding added.
+	if err := kb.CheckRegex(pattern); err != nil {
+		return nil, fmt.Errorf("regex pattern %q: %w", pattern, err)
 	}
 	if folded, err := foldPattern(pattern); err == nil {
 		if out, err := regexp.Compile(folded); err == nil {
@@ -83,39 +64,6 @@ func foldPattern(pattern string) (string, error) {
 	}
 	foldLiterals(re)
 	return re.String(), nil
-}
-
-// canMatchEmpty reports whether re matches an empty string somewhere,
-// ignoring what zero-width assertions (^, $, \b) require: "\b" alone would
-// match every message with a word in it.
-func canMatchEmpty(re *syntax.Regexp) bool {
-	switch re.Op {
-	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
-		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary, syntax.OpStar, syntax.OpQuest:
-		return true
-	case syntax.OpLiteral:
-		return len(re.Rune) == 0
-	case syntax.OpCapture, syntax.OpPlus:
-		return canMatchEmpty(re.Sub[0])
-	case syntax.OpRepeat:
-		return re.Min == 0 || canMatchEmpty(re.Sub[0])
-	case syntax.OpConcat:
-		for _, s := range re.Sub {
-			if !canMatchEmpty(s) {
-				return false
-			}
-		}
-		return true
-	case syntax.OpAlternate:
-		for _, s := range re.Sub {
-			if canMatchEmpty(s) {
-				return true
-			}
-		}
-		return false
-	default: // OpNoMatch, OpCharClass, OpAnyChar, OpAnyCharNotNL consume a character
-		return false
-	}
 }
 
 // foldLiterals rewrites the literal characters of re as textnorm.Fold

@@ -307,9 +307,9 @@ func TestCompileErrors(t *testing.T) {
 		{Rule{ID: "emoji", Kind: kb.RuleContains, Keywords: []string{"ok", "🙂!"}}, []string{`rule "emoji"`, `keyword "🙂!"`, "nothing left"}},
 		{Rule{ID: "menu", Kind: kb.RuleMenu, Keywords: []string{"one"}}, []string{`rule "menu"`, "must be a number"}},
 		{Rule{ID: "re2", Kind: kb.RuleRegex, Keywords: []string{"a", "b"}}, []string{`rule "re2"`, "exactly one pattern"}},
-		{Rule{ID: "bad-re", Kind: kb.RuleRegex, Keywords: []string{"(refund"}}, []string{`rule "bad-re"`, "invalid regex", "missing closing )"}},
-		{Rule{ID: "backref", Kind: kb.RuleRegex, Keywords: []string{`(a)\1`}}, []string{`rule "backref"`, "invalid regex"}},
-		{Rule{ID: "huge-re", Kind: kb.RuleRegex, Keywords: []string{strings.Repeat("a", kb.MaxRegexLen+1)}}, []string{`rule "huge-re"`, "at most 300"}},
+		{Rule{ID: "bad-re", Kind: kb.RuleRegex, Keywords: []string{"(refund"}}, []string{`rule "bad-re"`, "invalid regular expression", "missing closing )"}},
+		{Rule{ID: "backref", Kind: kb.RuleRegex, Keywords: []string{`(a)\1`}}, []string{`rule "backref"`, "invalid regular expression"}},
+		{Rule{ID: "huge-re", Kind: kb.RuleRegex, Keywords: []string{strings.Repeat("a", kb.MaxRegexLen+1)}}, []string{`rule "huge-re"`, "longer than 300"}},
 		{Rule{ID: "complex-re", Kind: kb.RuleRegex, Keywords: []string{`[a-z]{1,1000}[0-9]{1,1000}`}}, []string{`rule "complex-re"`, "too complex", "at most 2000"}},
 		{Rule{ID: "empty-re", Kind: kb.RuleRegex, Keywords: []string{`(refund)?`}}, []string{`rule "empty-re"`, "empty string"}},
 	}

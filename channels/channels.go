@@ -43,17 +43,17 @@ const (
 // WhatsApp number, one WeChat Official Account... PublicKey identifies it in
 // URLs (widget key, webhook path); Secret signs or verifies traffic.
 type Account struct {
-	TenantID       string          `json:"tenant_id"`
-	ID             string          `json:"id"`
-	Type           Type            `json:"type"`
-	Name           string          `json:"name"`
-	PublicKey      string          `json:"public_key"`
-	Secret         string          `json:"-"`
+	TenantID  string `json:"tenant_id"`
+	ID        string `json:"id"`
+	Type      Type   `json:"type"`
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+	Secret    string `json:"-"`
 	// Credentials are the provider's credentials as JSON (app secret,
 	// access token, AES key...), each adapter reading its own fields. They
 	// are encrypted at rest; here they are in the clear and never
 	// serialised to clients.
-	Credentials json.RawMessage `json:"-"`
+	Credentials    json.RawMessage `json:"-"`
 	DefaultGroupID string          `json:"default_group_id,omitempty"`
 	Settings       json.RawMessage `json:"settings,omitempty"`
 	// SessionCost is how many units of an agent's capacity (max_sessions)

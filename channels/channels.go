@@ -60,8 +60,14 @@ type Account struct {
 	// a session from this account takes: a voice-like channel that needs
 	// full attention can cost more than a chat. MinSessionCost..
 	// MaxSessionCost; 0 on input takes DefaultSessionCost.
-	SessionCost int       `json:"session_cost"`
-	CreatedAt   time.Time `json:"created_at"`
+	SessionCost int `json:"session_cost"`
+	// Enabled accounts take webhooks and send; a disabled one refuses its
+	// webhooks and keeps its outbox waiting.
+	Enabled bool `json:"enabled"`
+	// Version counts updates (optimistic concurrency, ETag).
+	Version   int64      `json:"version"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
 // Limits of Account.SessionCost.

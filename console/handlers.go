@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-acd/switchboard/agents"
+	"github.com/switchboard-acd/switchboard/channels"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 	"github.com/switchboard-acd/switchboard/session"
 )
@@ -118,6 +119,41 @@ func (s *Server) mySessions(c *fiber.Ctx) error {
 type sessionView struct {
 	session.Session
 	Contact *session.Contact `json:"contact,omitempty"`
+	Window  *serviceWindow   `json:"window,omitempty"`
+}
+
+// serviceWindow is a channel's customer-service window for a session's
+// contact (docs/channels.md).
+type serviceWindow struct {
+	Hours  int        `json:"hours"`
+	Open   bool       `json:"open"`
+	EndsAt *time.Time `json:"ends_at,omitempty"`
+}
+
+// window computes the customer-service window of a session on a provider
+// channel from the contact's last message on the session's account; nil
+// for channels without one.
+func (s *Server) window(ctx context.Context, se session.Session) *serviceWindow {
+	length := channels.Type(se.Channel).Window()
+	if length <= 0 {
+		return nil
+	}
+	w := &serviceWindow{Hours: int(length / time.Hour)}
+	ids, err := s.d.Engine.Store().ContactIdentities(ctx, se.TenantID, se.ContactID)
+	if err != nil {
+		return w
+	}
+	var last *time.Time
+	for _, id := range ids {
+		if id.AccountID == se.AccountID && id.LastInboundAt != nil && (last == nil || id.LastInboundAt.After(*last)) {
+			last = id.LastInboundAt
+		}
+	}
+	if last != nil {
+		end := last.Add(length).UTC()
+		w.EndsAt, w.Open = &end, time.Now().Before(end)
+	}
+	return w
 }
 
 func (s *Server) withContacts(ctx context.Context, ss []session.Session) []sessionView {
@@ -179,7 +215,9 @@ func (s *Server) getSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(s.withContacts(c.UserContext(), []session.Session{se})[0])
+	v := s.withContacts(c.UserContext(), []session.Session{se})[0]
+	v.Window = s.window(c.UserContext(), se)
+	return c.JSON(v)
 }
 
 func (s *Server) sessionMessages(c *fiber.Ctx) error {
@@ -677,12 +715,4 @@ func (s *Server) reasonTreeVersions(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"versions": ts})
-}
-
-func (s *Server) listAccounts(c *fiber.Ctx) error {
-	as, err := s.d.Accounts.AccountList(c.UserContext(), principal(c).TenantID)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"accounts": as})
 }

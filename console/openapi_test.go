@@ -521,6 +521,10 @@ func walk(t *testing.T, n *apptest.Node) {
 
 	// The knowledge base (kb_test.go).
 	kbWalk(t, n, admin, sup, alice)
+	channelAccountsWalk(t, n, admin, sup, alice)
+	webhooksWalk(t, n, admin)
+	// Contacts (contacts_test.go).
+	contactsWalk(t, n, admin, sup, alice, sid, o)
 
 	// Groups go; tokens end.
 	want(t, n, 204, "DELETE", v1+"/groups/"+gid, admin, nil)

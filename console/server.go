@@ -56,6 +56,15 @@ type Deps struct {
 	Assist Assist
 	// KB, if set, serves the knowledge-base editing API under /kb (kb.go).
 	KB *kb.Service
+	// ChannelAccounts, if set, serves the channel-account administration
+	// API under /channel-accounts (channels.go).
+	ChannelAccounts *channels.AccountService
+	// Webhooks, if set, takes provider webhooks at /webhooks/:key
+	// (webhooks.go).
+	Webhooks Webhooks
+	// PublicURL is the address providers and people reach this cluster at
+	// (webhook URLs, signatures over URLs); empty: the request's own.
+	PublicURL string
 }
 
 // Server holds the Fiber app.
@@ -153,12 +162,18 @@ func (s *Server) routes() {
 	auth.Put("/reason-tree", s.role(agents.RoleAdmin), s.saveReasonTree)
 	auth.Get("/reason-tree/versions", s.role(agents.RoleAdmin), s.reasonTreeVersions)
 
-	auth.Get("/channel-accounts", s.role(agents.RoleAdmin), s.listAccounts)
+	s.channelAccountRoutes(auth)
 	auth.Get("/supervisor/overview", s.role(agents.RoleSupervisor), s.overview)
 	if s.d.Assist != nil {
 		auth.Get("/kb/search", s.kbSearch)
 	}
 	s.kbRoutes(auth)
+	s.contactRoutes(auth)
+
+	if s.d.Webhooks != nil {
+		a.Get("/webhooks/:key", s.webhook)
+		a.Post("/webhooks/:key", s.webhook)
+	}
 
 	s.ui()
 	a.Use(func(c *fiber.Ctx) error {

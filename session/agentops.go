@@ -47,8 +47,9 @@ func (e *Engine) Reply(ctx context.Context, tenantID, sessionID string, who Acto
 	m := Message{
 		TenantID: tenantID, ID: newID(), ConversationID: s.ConversationID, SessionID: s.ID,
 		Direction: Outbound, SenderKind: SenderAgent, SenderID: who.AgentID, Type: TypeText,
-		Body: textBody(text), ClientMsgID: clientMsgID, Status: StatusSent, CreatedAt: e.now(),
+		Body: textBody(text), ClientMsgID: clientMsgID, CreatedAt: e.now(),
 	}
+	outbound(s, &m)
 	m, err = e.store.MessageAppend(ctx, m)
 	if errs.Is(err, errs.Duplicate) && clientMsgID != "" {
 		orig, gerr := e.store.MessageGetByClientID(ctx, tenantID, s.ConversationID, clientMsgID)
@@ -60,6 +61,7 @@ func (e *Engine) Reply(ctx context.Context, tenantID, sessionID string, who Acto
 	if err != nil {
 		return Message{}, false, errs.Wrap(op, err)
 	}
+	e.queued(m)
 	e.notify.MessageCreated(ctx, s, m)
 	return m, false, nil
 }

@@ -47,6 +47,9 @@ type Engine struct {
 	// OnRouted, if set, observes each assignment's enqueue→assign latency
 	// (metrics).
 	OnRouted func(waited time.Duration, took time.Duration)
+	// OnQueued, if set, is called after a commit that queued outbound
+	// messages for a provider channel, to wake the outbox workers.
+	OnQueued func()
 }
 
 // NewEngine wires the engine to its ports.
@@ -123,7 +126,23 @@ func (e *Engine) ResolveCustomer(ctx context.Context, tenantID, accountID, chann
 type Incoming struct {
 	ClientMsgID  string
 	ChannelMsgID string
-	Text         string
+	// Type is the message type; "" is TypeText.
+	Type MessageType
+	// Text is the message's text (a caption, a button's title...); it must
+	// not be empty for text messages.
+	Text string
+	// Body is the stored body for types other than text (it must be a JSON
+	// object holding "text" when there is one); nil stores Text as a
+	// TextBody.
+	Body json.RawMessage
+	// BotText is what the bot reads when it differs from Text (the id of a
+	// picked button, a menu key); "" means Text. A message with neither
+	// text is stored and routed but not answered.
+	BotText string
+	// OnlyOpen stores the message only into an open session: with none it
+	// is dropped (a location report, a reaction to an old message) and
+	// Receive returns a zero Message.
+	OnlyOpen bool
 	// Stored, if set, is called once the message is committed and before the
 	// bot answers, so a channel can acknowledge it first.
 	Stored func(m Message, duplicate bool)
@@ -137,10 +156,8 @@ type Incoming struct {
 // original message and duplicate=true, and changes nothing.
 func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Message, duplicate bool, err error) {
 	const op = "receive message"
-	if err := ValidateText(op, in.Text); err != nil {
-		return Message{}, false, err
-	}
-	if err := ValidateClientMsgID(op, in.ClientMsgID); err != nil {
+	typ, body, err := validateIncoming(op, in)
+	if err != nil {
 		return Message{}, false, err
 	}
 	convID := cu.Conversation.ID
@@ -148,7 +165,7 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 	m := Message{
 		TenantID: cu.TenantID, ID: newID(), ConversationID: convID,
 		Direction: Inbound, SenderKind: SenderContact, SenderID: cu.Contact.ID,
-		Type: TypeText, Body: textBody(in.Text), ClientMsgID: in.ClientMsgID, ChannelMsgID: in.ChannelMsgID,
+		Type: typ, Body: body, ClientMsgID: in.ClientMsgID, ChannelMsgID: in.ChannelMsgID,
 		Status: StatusReceived, CreatedAt: now,
 	}
 	// The hot path: the conversation has an open session (one statement on
@@ -158,6 +175,8 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 	created := false
 	if err == nil {
 		m = stored
+	} else if errs.Is(err, errs.NotFound) && in.OnlyOpen {
+		return Message{}, false, nil
 	} else if errs.Is(err, errs.NotFound) {
 		m, s, err = e.openSession(ctx, cu, m)
 		created = err == nil
@@ -167,8 +186,14 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 			return e.Receive(ctx, cu, in)
 		}
 	}
-	if errs.Is(err, errs.Duplicate) && in.ClientMsgID != "" {
-		orig, gerr := e.store.MessageGetByClientID(ctx, cu.TenantID, convID, in.ClientMsgID)
+	if errs.Is(err, errs.Duplicate) && (in.ClientMsgID != "" || in.ChannelMsgID != "") {
+		var orig Message
+		var gerr error
+		if in.ClientMsgID != "" {
+			orig, gerr = e.store.MessageGetByClientID(ctx, cu.TenantID, convID, in.ClientMsgID)
+		} else {
+			orig, gerr = e.store.MessageGetByChannelID(ctx, cu.TenantID, convID, in.ChannelMsgID)
+		}
 		if gerr != nil {
 			return Message{}, false, errs.Wrap(op, gerr)
 		}
@@ -193,10 +218,59 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 			e.say(ctx, s, SenderBot, g)
 		}
 	}
-	if s.State == StateBot {
-		e.botTurn(ctx, s, in.Text, created)
+	botText := in.BotText
+	if botText == "" {
+		botText = in.Text
+	}
+	if s.State == StateBot && strings.TrimSpace(botText) != "" {
+		e.botTurn(ctx, s, botText, created)
 	}
 	return m, false, nil
+}
+
+// MaxBodyLen caps the stored JSON body of a non-text message.
+const MaxBodyLen = 64 << 10
+
+// MaxChannelMsgIDLen caps a provider's message id.
+const MaxChannelMsgIDLen = 256
+
+// validateIncoming checks a customer's message and returns its type and
+// stored body.
+func validateIncoming(op string, in Incoming) (MessageType, json.RawMessage, error) {
+	if err := ValidateClientMsgID(op, in.ClientMsgID); err != nil {
+		return "", nil, err
+	}
+	if len(in.ChannelMsgID) > MaxChannelMsgIDLen {
+		return "", nil, errs.E(op, errs.Invalid, "channel message id longer than %d bytes", MaxChannelMsgIDLen)
+	}
+	typ := in.Type
+	if typ == "" {
+		typ = TypeText
+	}
+	if typ == TypeText && in.Body == nil {
+		if err := ValidateText(op, in.Text); err != nil {
+			return "", nil, err
+		}
+		return typ, textBody(in.Text), nil
+	}
+	if !utf8.ValidString(in.Text) {
+		return "", nil, errs.E(op, errs.Invalid, "text must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(in.Text); n > MaxTextLen {
+		return "", nil, errs.E(op, errs.TooLarge, "text has %d characters, at most %d allowed", n, MaxTextLen)
+	}
+	body := in.Body
+	if body == nil {
+		body = textBody(in.Text)
+	}
+	if len(body) > MaxBodyLen {
+		return "", nil, errs.E(op, errs.TooLarge, "message body has %d bytes, at most %d allowed", len(body), MaxBodyLen)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return "", nil, errs.E(op, errs.Invalid, "message body must be a JSON object: %v", err)
+	}
+	return typ, body, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -212,6 +286,52 @@ func (e *Engine) event(s Session, ev Event, from, to State, actor string, data m
 	}
 }
 
+// LiveChannel reports whether a channel delivers our messages over the
+// customer's own live connection (web chat) rather than through a
+// provider's API fed by the durable outbox.
+func LiveChannel(channel string) bool { return channel == "" || channel == "webchat" }
+
+// outbound prepares an outbound message of s for its channel: on a provider
+// channel it is queued in the outbox in the same transaction as the message
+// (DESIGN D8) and starts as queued; on a live channel it is sent on commit.
+func outbound(s Session, m *Message) {
+	if LiveChannel(s.Channel) {
+		m.Status = StatusSent
+		return
+	}
+	m.Status = StatusQueued
+	m.Deliver = &Delivery{AccountID: s.AccountID, Channel: s.Channel}
+}
+
+// queued wakes the outbox after m was committed with a delivery.
+func (e *Engine) queued(m Message) {
+	if m.Deliver != nil && e.OnQueued != nil {
+		e.OnQueued()
+	}
+}
+
+// DeliveryUpdate records what the outbox or a provider's status callback
+// said about an outbound message (sent with its provider id, delivered,
+// read, failed with the reason) and tells the agent's console. Updates that
+// would move the status backwards are ignored.
+func (e *Engine) DeliveryUpdate(ctx context.Context, tenantID, messageID string, st DeliveryStatus, errText, channelMsgID string) error {
+	const op = "delivery update"
+	changed, err := e.store.MessageAdvanceStatus(ctx, tenantID, messageID, st, errText, channelMsgID)
+	if err != nil || !changed {
+		return errs.Wrap(op, err)
+	}
+	m, err := e.store.MessageGet(ctx, tenantID, messageID)
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	s, err := e.store.SessionGet(ctx, tenantID, m.SessionID)
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	e.notify.MessageUpdated(ctx, s, m)
+	return nil
+}
+
 // say stores and publishes a bot or system message to the customer.
 func (e *Engine) say(ctx context.Context, s Session, kind SenderKind, text string) {
 	e.post(ctx, s, kind, TextBody{Text: text})
@@ -222,14 +342,15 @@ func (e *Engine) post(ctx context.Context, s Session, kind SenderKind, body Text
 	raw, _ := json.Marshal(body)
 	m := Message{
 		TenantID: s.TenantID, ID: newID(), ConversationID: s.ConversationID, SessionID: s.ID,
-		Direction: Outbound, SenderKind: kind, Type: TypeText, Body: raw,
-		Status: StatusSent, CreatedAt: e.now(),
+		Direction: Outbound, SenderKind: kind, Type: TypeText, Body: raw, CreatedAt: e.now(),
 	}
+	outbound(s, &m)
 	m, err := e.store.MessageAppend(ctx, m)
 	if err != nil {
 		e.log.Error("store "+string(kind)+" message", "session", s.ID, "err", err)
 		return
 	}
+	e.queued(m)
 	e.notify.MessageCreated(ctx, s, m)
 }
 

@@ -201,6 +201,10 @@ const (
 type MessageType string
 
 // Message types.
+// Text messages have a TextBody; other types (as providers deliver them:
+// image, audio, video, document, sticker, location, contacts, interactive,
+// reaction, template, unsupported) a JSON object body whose "text" is what
+// can be shown or matched, next to the type's own fields.
 const (
 	TypeText  MessageType = "text"
 	TypeEvent MessageType = "event"
@@ -239,6 +243,16 @@ type Message struct {
 	Error          string          `json:"error,omitempty"`
 	Pinned         bool            `json:"pinned"`
 	CreatedAt      time.Time       `json:"created_at"`
+	// Deliver, when set on an outbound message being appended, makes the
+	// store queue it in the durable outbox of the provider channel in the
+	// same transaction. It is not stored with the message.
+	Deliver *Delivery `json:"-"`
+}
+
+// Delivery names the channel account an outbound message leaves through.
+type Delivery struct {
+	AccountID string
+	Channel   string
 }
 
 // TextBody is the body of a text message. Bot messages may carry choices
@@ -252,11 +266,9 @@ type TextBody struct {
 	Bot     *BotNote    `json:"bot,omitempty"`
 }
 
-// Text returns the text of a text message, "" for other types.
+// Text returns the text of a message: the text of a text message, the
+// caption or readable rendering of other types ("" when they have none).
 func (m Message) Text() string {
-	if m.Type != TypeText {
-		return ""
-	}
 	var b TextBody
 	_ = json.Unmarshal(m.Body, &b)
 	return b.Text
@@ -270,15 +282,6 @@ type Note struct {
 	AgentID   string    `json:"agent_id"`
 	Body      string    `json:"body"`
 	CreatedAt time.Time `json:"created_at"`
-}
-
-// Contact is an end user.
-type Contact struct {
-	TenantID    string    `json:"tenant_id"`
-	ID          string    `json:"id"`
-	DisplayName string    `json:"display_name"`
-	VIPLevel    int       `json:"vip_level"`
-	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Conversation is the lasting thread between a contact and a channel

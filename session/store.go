@@ -20,6 +20,9 @@ type Store interface {
 	ContactGet(ctx context.Context, tenantID, id string) (Contact, error)
 	// ContactSetVIP sets a contact's VIP level (routing priority).
 	ContactSetVIP(ctx context.Context, tenantID, id string, level int) error
+	// ContactStore: contact profiles, identities and their facts, merges
+	// with undo, history, export, erasure and settings (contacts.go).
+	ContactStore
 
 	// ConversationEnsure returns the conversation of a contact on an account,
 	// creating it on first use.
@@ -85,6 +88,8 @@ type Store interface {
 	MessageGet(ctx context.Context, tenantID, id string) (Message, error)
 	// MessageGetByClientID finds a message by its client message id.
 	MessageGetByClientID(ctx context.Context, tenantID, conversationID, clientMsgID string) (Message, error)
+	// MessageGetByChannelID finds a message by the provider's message id.
+	MessageGetByChannelID(ctx context.Context, tenantID, conversationID, channelMsgID string) (Message, error)
 	// MessageListAfter lists a conversation's messages with seq > afterSeq,
 	// oldest first, at most limit.
 	MessageListAfter(ctx context.Context, tenantID, conversationID string, afterSeq int64, limit int) ([]Message, error)
@@ -97,6 +102,11 @@ type Store interface {
 	MessageSetPinned(ctx context.Context, tenantID, id string, pinned bool) error
 	// MessageSetStatus records the delivery status of a message.
 	MessageSetStatus(ctx context.Context, tenantID, id string, status DeliveryStatus, errText string) error
+	// MessageAdvanceStatus moves an outbound message's delivery status
+	// forward (queued < sent < failed < delivered < read) and records the
+	// provider's id for it when it has none; a status that is not ahead
+	// changes nothing and reports false. Unknown messages are NotFound.
+	MessageAdvanceStatus(ctx context.Context, tenantID, id string, status DeliveryStatus, errText, channelMsgID string) (bool, error)
 
 	// NoteInsert stores an internal note.
 	NoteInsert(ctx context.Context, n Note) error

@@ -175,6 +175,13 @@ export class Workspace {
   /** Merge a server or optimistic message; returns {msg, isNew}. */
   mergeMessage(s, m) {
     if (!m) return { msg: null, isNew: false };
+    if (s.window && m.direction === 'in' && m.created_at) {
+      // The customer wrote: the reply window runs again from this message.
+      const end = Date.parse(m.created_at) + s.window.hours * 3600e3;
+      if (!s.window.ends_at || end > Date.parse(s.window.ends_at)) {
+        s.window = { ...s.window, open: Date.now() < end, ends_at: new Date(end).toISOString() };
+      }
+    }
     let cur = m.id ? s.byId.get(m.id) : undefined;
     if (!cur && m.client_msg_id) cur = s.byCid.get(m.client_msg_id);
     if (cur) {
@@ -224,6 +231,11 @@ export class Workspace {
       try {
         const res = await this.api.get(`/sessions/${enc(s.id)}/messages?after=0&limit=500`);
         if (!this.sessions.has(s.id)) return;
+        if (s.data.channel && s.data.channel !== 'webchat') {
+          // Provider channels: the customer-service window (docs/channels.md).
+          const view = await this.api.get(`/sessions/${enc(s.id)}`);
+          s.window = (view && view.window) || null;
+        }
         for (const m of (res && res.messages) || []) this.mergeMessage(s, m);
         s.loaded = true;
         this.changed(s);
@@ -545,6 +557,12 @@ export class Workspace {
       : (state === 'queued' || state === 'bot') ? 'This conversation is not assigned to you.' : '';
     locked.hidden = !lockText;
     locked.textContent = lockText;
+    const win = $('window-note');
+    const closed = active && windowClosed(s.window);
+    win.hidden = !closed;
+    win.textContent = closed
+      ? `The ${s.window.hours}-hour reply window of this channel has closed: the customer has to write first. Replies now fail, or go by SMS where the account has a fallback.`
+      : '';
 
     this.renderTranscript({ scroll });
     this.renderTyping();
@@ -1143,20 +1161,41 @@ function botNote(n) {
   return h('div', { class: `bot-note bot-${n.outcome || 'none'}`, 'data-testid': 'bot-note', text: parts.join(' · ') });
 }
 
+/** Whether a session's customer-service window is known to be closed. */
+function windowClosed(w) {
+  if (!w) return false;
+  if (!w.ends_at) return !w.open;
+  return Date.now() >= Date.parse(w.ends_at);
+}
+
 function renderBody(m) {
   const text = messageText(m);
   const b = (m.body && typeof m.body === 'object') ? m.body : {};
-  if (!m.type || m.type === 'text' || m.type === 'event') {
+  if (!m.type || m.type === 'text') {
     const note = b.bot && typeof b.bot === 'object' ? botNote(b.bot) : null;
-    return h('div', { class: 'msg-text' }, linkify(text), note);
+    const reply = b.reply_to ? h('span', { class: 'msg-type', text: 'reply' }) : null;
+    return h('div', { class: 'msg-text' }, reply, reply ? ' ' : null, linkify(text), note);
   }
-  const url = safeUrl(b.url || b.link || b.media_url);
+  if (m.type === 'event') {
+    const ev = b.event && typeof b.event === 'object' ? b.event : null;
+    if (!ev) return h('div', { class: 'msg-text' }, linkify(text));
+    const what = { subscribe: 'Followed the account', scan: 'Scanned a QR code', click: 'Menu', enter_session: 'Opened the chat', location: 'Reported a location' }[ev.kind] || ev.name || ev.kind;
+    const detail = ev.scene ? ` (scene ${ev.scene})` : ev.key ? ` ${ev.key}` : '';
+    return h('div', { class: 'msg-text' }, `${what}${detail}`, text ? ` · ${text}` : '');
+  }
+  // Provider messages: {text, media: {url|id, mime_type, filename}, location, choice, reaction, ...}.
+  const media = b.media && typeof b.media === 'object' ? b.media : {};
+  const loc = b.location && typeof b.location === 'object' ? b.location : b;
+  const url = safeUrl(media.url || b.url || b.link || b.media_url);
   const parts = [h('span', { class: 'msg-type', text: m.type })];
-  if (m.type === 'location' && (b.latitude !== undefined || b.lat !== undefined)) {
-    parts.push(` ${b.name || ''} (${b.latitude ?? b.lat}, ${b.longitude ?? b.lng ?? b.lon})`);
+  if (m.type === 'location' && (loc.latitude !== undefined || loc.lat !== undefined)) {
+    parts.push(` ${loc.name || ''} (${loc.latitude ?? loc.lat}, ${loc.longitude ?? loc.lng ?? loc.lon})`);
+  } else if (m.type === 'reaction' && b.reaction && typeof b.reaction === 'object') {
+    parts.push(` ${b.reaction.emoji || '(removed)'}`);
   } else if (text) {
     parts.push(' ', ...linkify(text));
   }
+  if (media.filename) parts.push(` · ${media.filename}`);
   if (url) parts.push(' ', h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, 'Open'));
   return h('div', { class: 'msg-text' }, parts);
 }

@@ -21,7 +21,9 @@ import (
 	"github.com/switchboard-acd/switchboard/acd/acdredis"
 	"github.com/switchboard-acd/switchboard/agents"
 	"github.com/switchboard-acd/switchboard/agents/agentsql"
+	"github.com/switchboard-acd/switchboard/channels"
 	"github.com/switchboard-acd/switchboard/channels/channelsql"
+	"github.com/switchboard-acd/switchboard/channels/secretbox"
 	"github.com/switchboard-acd/switchboard/channels/webchat"
 	"github.com/switchboard-acd/switchboard/console"
 	"github.com/switchboard-acd/switchboard/internal/clock"
@@ -56,6 +58,8 @@ type App struct {
 	agentDB   agents.Store
 
 	reconciler *reconciler
+	channels   *channelRuntime
+	accounts   *channelsql.Store
 
 	stopTimers context.CancelFunc
 	wg         sync.WaitGroup
@@ -99,7 +103,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 
 	clk := clock.Real{}
 	a.agentDB = agentsql.New(a.DB)
-	accounts := channelsql.New(a.DB)
+	// Channel credentials are sealed with a key from the configuration,
+	// else one generated into the data directory (fine for one node: nodes
+	// sharing a database must share the key).
+	keyFile := ""
+	if cfg.DataDir != "" {
+		keyFile = filepath.Join(cfg.DataDir, secretbox.KeyFileName)
+	}
+	credKeys, keySource, err := secretbox.Load(cfg.CredentialsKey, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("credentials key: %w", err)
+	}
+	if keySource != secretbox.SourceConfig {
+		log.Warn("channel credentials are encrypted with a key kept in the data directory; in production configure --credentials-key (SWITCHBOARD_CREDENTIALS_KEY), the same on every node",
+			"file", keyFile, "generated", keySource == secretbox.SourceGenerated, "key_id", credKeys.CurrentID())
+	}
+	accounts := channelsql.New(a.DB, channelsql.WithKeys(credKeys))
+	a.accounts = accounts
 	a.Agents = agents.NewService(a.agentDB, clk, agents.ServiceOptions{TokenTTL: cfg.TokenTTL})
 	a.Queue = acdredis.New(a.Redis)
 	a.Bus = realtime.NewBus(a.Redis, cfg.NodeID, log)
@@ -131,6 +151,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		}
 	}
 	metrics.Registry.MustRegister(newStateCollector(a.agentDB, a.Engine.Store(), a.Queue))
+	prov := newProviders(a, clk, log)
+	contacts := session.NewContacts(a.Engine.Store(), clk, log)
+	if a.channels, err = newChannelRuntime(a, prov, accounts, identityFacts{contacts}, fallbackPhones{a.Engine.Store()}, metrics.Registry, clk, log); err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
+	}
 	a.Server = console.New(console.Deps{
 		Agents: a.Agents, AgentStore: a.agentDB, Accounts: accounts, Engine: a.Engine, Queue: a.Queue,
 		Bus: a.Bus, WebChat: chat, Metrics: metrics, Log: log, Ready: a.ready, MaxBodyBytes: cfg.MaxBodyBytes,
@@ -138,6 +163,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		AgentGrace:  cfg.AgentGrace,
 		KB:          a.KB,
 		Assist:      a.KBLibrary,
+		// Provider credential checks by channel type: each provider
+		// package's ValidateCredentials.
+		ChannelAccounts: channels.NewAccountService(accounts, dir, prov.validators(), clk),
+		Webhooks:        a.channels.ingest,
+		PublicURL:       cfg.PublicURL,
 		OnGroupChanged: func(ctx context.Context, tenantID, groupID string) error {
 			dir.forgetGroup(tenantID, groupID)
 			g, err := dir.Group(ctx, tenantID, groupID)
@@ -149,7 +179,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	})
 	// The customer side first: a fast agent's reply should rarely overtake
 	// the echo of the message it answers (clients order by seq anyway).
-	*fanout = session.Notifiers{chat.Notifier(), a.Server.Notifier()}
+	*fanout = session.Notifiers{chat.Notifier(), a.Server.Notifier(),
+		newWeComStates(prov.wecom, accounts, a.Engine.Store(), log)}
 
 	if cfg.Seed {
 		if a.Seeded, err = seedDemo(ctx, a.agentDB, a.Agents, accounts); err != nil {
@@ -246,6 +277,11 @@ func (a *App) Start(ctx context.Context) error {
 	go func() { defer a.wg.Done(); a.Engine.RunTimers(tctx, time.Second) }()
 	go func() { defer a.wg.Done(); a.purgeTokens(tctx, time.Hour) }()
 	go func() { defer a.wg.Done(); a.reconciler.loop(tctx, a.Cfg.ReconcileInterval) }()
+	if err := a.channels.worker.Start(tctx); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.pullLoop(tctx, a.accounts, pullInterval) }()
 	ln, err := net.Listen("tcp", a.Cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.Cfg.HTTPAddr, err)
@@ -307,6 +343,10 @@ func (a *App) stop(ctx context.Context) error {
 	}
 	if a.stopTimers != nil {
 		a.stopTimers()
+	}
+	if a.channels != nil {
+		errsOut = append(errsOut, a.channels.worker.Stop(ctx))
+		a.channels.ingest.Wait()
 	}
 	if a.Bus != nil {
 		errsOut = append(errsOut, a.Bus.Stop(ctx))

@@ -96,7 +96,7 @@ func seedDemo(ctx context.Context, store agents.Store, svc *agents.Service, acco
 		return nil, err
 	}
 	if err := accounts.AccountCreate(ctx, channels.Account{TenantID: DemoTenant, ID: "webchat-demo", Type: channels.WebChat,
-		Name: "Website chat", PublicKey: DemoChatKey, Secret: d.ChatSecret, DefaultGroupID: support.ID, CreatedAt: now}); err != nil {
+		Name: "Website chat", PublicKey: DemoChatKey, Secret: d.ChatSecret, DefaultGroupID: support.ID, Enabled: true, CreatedAt: now}); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-acd/switchboard/channels/secretbox"
+	apperrs "github.com/switchboard-acd/switchboard/internal/errs"
 )
 
 // Config is a node's configuration.
@@ -41,6 +44,14 @@ type Config struct {
 	// SecretKey signs visitor tokens. Empty: generated once and stored in the
 	// database so every node shares it.
 	SecretKey string
+	// CredentialsKey encrypts channel-account credentials at rest
+	// (channels/secretbox): base64 of 32 bytes, or comma-separated
+	// "id:base64" keys for rotation, the first sealing new values and all
+	// opening old ones. Empty: a key generated once and kept in
+	// DataDir/credentials.key, which suits one node; nodes that share a
+	// database must share the key, so production sets it. It is never
+	// stored in the database.
+	CredentialsKey string
 
 	// HandoffWords make the bot hand off to a person (case-insensitive,
 	// contained in the message).
@@ -123,6 +134,14 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(&c.LogLevel, "log-level", "SWITCHBOARD_LOG_LEVEL", "debug, info, warn or error")
 	str(&c.DebugAddr, "debug-addr", "SWITCHBOARD_DEBUG_ADDR", "address for pprof profiles; empty: off")
 	str(&c.SecretKey, "secret-key", "SWITCHBOARD_SECRET_KEY", "key signing visitor tokens; default: generated and stored")
+	// Registered without a default, so that -h never prints the key.
+	if v, ok := os.LookupEnv("SWITCHBOARD_CREDENTIALS_KEY"); ok {
+		c.CredentialsKey = v
+	}
+	fs.Func("credentials-key", "base64 AES-256 key, or comma-separated id:base64 keys (first current), encrypting channel credentials; default: generated into the data dir (SWITCHBOARD_CREDENTIALS_KEY)", func(v string) error {
+		c.CredentialsKey = v
+		return nil
+	})
 	if v, ok := os.LookupEnv("SWITCHBOARD_HANDOFF_WORDS"); ok {
 		c.HandoffWords = splitList(v)
 	}
@@ -209,6 +228,13 @@ func (c *Config) Validate() error {
 	}
 	if c.SecretKey != "" && len(c.SecretKey) < 16 {
 		bad("secret_key", "must be at least 16 characters")
+	}
+	if strings.TrimSpace(c.CredentialsKey) != "" {
+		if _, err := secretbox.ParseKeyring(c.CredentialsKey); err != nil {
+			bad("credentials_key", apperrs.MessageOf(err))
+		}
+	} else if c.DataDir == "" {
+		bad("credentials_key", "must be set when data_dir is empty (there is nowhere to keep a generated key)")
 	}
 	return errors.Join(errs...)
 }

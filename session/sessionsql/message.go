@@ -3,6 +3,7 @@ package sessionsql
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -98,6 +99,9 @@ func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m ses
 	case errs.Is(err, errs.Duplicate) && m.ClientMsgID != "":
 		return session.Message{}, session.Session{}, errs.E(op, errs.Duplicate, "client message id %q already used in conversation %s",
 			m.ClientMsgID, m.ConversationID)
+	case errs.Is(err, errs.Duplicate) && m.ChannelMsgID != "":
+		return session.Message{}, session.Session{}, errs.E(op, errs.Duplicate, "channel message id %q already stored in conversation %s",
+			m.ChannelMsgID, m.ConversationID)
 	case err != nil:
 		return session.Message{}, session.Session{}, errs.Wrap(op, err)
 	}
@@ -130,7 +134,7 @@ func (s *Store) messageAppend(ctx context.Context, op string, m session.Message,
 	}
 	m.Body = json.RawMessage(body)
 	m.CreatedAt = dbTime(m.CreatedAt)
-	if s.db.Dialect == db.Postgres && !s.txBound() {
+	if s.db.Dialect == db.Postgres && !s.txBound() && m.Deliver == nil {
 		return s.messageAppendStatement(ctx, op, m, body, contact)
 	}
 	err = s.inTx(ctx, op, func(tx *Store) error {
@@ -163,6 +167,9 @@ func (s *Store) messageAppend(ctx context.Context, op string, m session.Message,
 				m.ClientMsgID, m.ConversationID)
 		}
 		m.Seq = seq
+		if m.Deliver != nil {
+			return tx.queueOutbound(ctx, m)
+		}
 		return nil
 	})
 	if err != nil {
@@ -204,6 +211,21 @@ func (s *Store) MessageGet(ctx context.Context, tenantID, id string) (session.Me
 	var r messageRow
 	if err := s.get(ctx, &r, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND id = ?`, tenantID, id); err != nil {
 		return session.Message{}, errs.Wrap("sessionsql.MessageGet", err)
+	}
+	return r.message(), nil
+}
+
+// MessageGetByChannelID finds a message by the provider's message id.
+func (s *Store) MessageGetByChannelID(ctx context.Context, tenantID, conversationID, channelMsgID string) (session.Message, error) {
+	const op = "sessionsql.MessageGetByChannelID"
+	if channelMsgID == "" {
+		return session.Message{}, errs.E(op, errs.NotFound, "no channel message id")
+	}
+	var r messageRow
+	if err := s.get(ctx, &r, `SELECT `+messageColumns+` FROM messages
+		WHERE tenant_id = ? AND conversation_id = ? AND channel_msg_id = ?`,
+		tenantID, conversationID, channelMsgID); err != nil {
+		return session.Message{}, errs.Wrap(op, err)
 	}
 	return r.message(), nil
 }
@@ -273,6 +295,32 @@ func (s *Store) MessageSetStatus(ctx context.Context, tenantID, id string, statu
 	return s.execOne(ctx, "sessionsql.MessageSetStatus", "message", id,
 		`UPDATE messages SET status = ?, error = ? WHERE tenant_id = ? AND id = ?`,
 		string(status), errText, tenantID, id)
+}
+
+// statusRank orders delivery statuses in SQL: a status update applies only
+// when it moves a message forward, so callbacks that arrive out of order
+// (read before delivered) or twice change nothing.
+const statusRank = `CASE %s WHEN 'queued' THEN 1 WHEN 'sent' THEN 2 WHEN 'failed' THEN 3
+	WHEN 'delivered' THEN 4 WHEN 'read' THEN 5 ELSE 0 END`
+
+// MessageAdvanceStatus implements session.Store: one conditional UPDATE, so
+// concurrent callbacks cannot move a status backwards.
+func (s *Store) MessageAdvanceStatus(ctx context.Context, tenantID, id string, status session.DeliveryStatus, errText, channelMsgID string) (bool, error) {
+	const op = "sessionsql.MessageAdvanceStatus"
+	n, err := s.exec(ctx, `UPDATE messages SET status = ?, error = ?,
+			channel_msg_id = COALESCE(channel_msg_id, ?)
+		WHERE tenant_id = ? AND id = ? AND direction = 'out'
+			AND `+fmt.Sprintf(statusRank, "status")+` < `+fmt.Sprintf(statusRank, "?"),
+		string(status), errText, nullString(channelMsgID), tenantID, id, string(status))
+	if err != nil {
+		return false, errs.Wrap(op, err)
+	}
+	if n == 0 {
+		if _, err := s.MessageGet(ctx, tenantID, id); err != nil {
+			return false, errs.Wrap(op, err)
+		}
+	}
+	return n > 0, nil
 }
 
 // NoteInsert stores an internal note; an empty ID gets a generated one.

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MessageAppend", testMessageAppend},
 		{"MessageAppendConcurrent", testMessageAppendConcurrent},
 		{"MessageAppendDuplicate", testMessageAppendDuplicate},
+		{"MessageChannelIDDedupe", testMessageChannelIDDedupe},
 		{"MessageAppendOpen", testMessageAppendOpen},
 		{"MessageAppendOpenConcurrent", testMessageAppendOpenConcurrent},
 		{"SessionCurrent", testSessionCurrent},
@@ -83,6 +84,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Notes", testNotes},
 		{"TenantIsolation", testTenantIsolation},
 	}
+	tests = append(tests, contactTests...) // contactstore.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, &fixture{t: t, ctx: t.Context(), s: newStore(t, TenantA, TenantB)})

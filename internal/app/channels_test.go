@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-acd/switchboard/channels"
+	"github.com/switchboard-acd/switchboard/channels/sms/smstest"
 	"github.com/switchboard-acd/switchboard/channels/wecomkf/wecomkftest"
 	"github.com/switchboard-acd/switchboard/channels/whatsapp/whatsapptest"
 	"github.com/switchboard-acd/switchboard/internal/apptest"
@@ -359,4 +360,62 @@ func doWebhook(t *testing.T, wr channels.WebhookRequest) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// TestWhatsAppFallsBackToSMS: the customer's 24-hour window is closed at
+// WhatsApp, so the bot's answer is refused there (131047); the account
+// falls back to its SMS account, which sends the text to the customer's
+// WhatsApp number, and the message ends up sent, not failed.
+func TestWhatsAppFallsBackToSMS(t *testing.T) {
+	for _, backend := range apptest.Backends {
+		t.Run(backend, func(t *testing.T) {
+			n := apptest.Start(t, backend)
+			wa := whatsapptest.New(t)
+			sms := smstest.NewServer("AC0123456789abcdef0123456789abcdef", "sms-auth-token")
+			t.Cleanup(sms.Close)
+			admin := n.Login(t, "admin")
+			sup := n.Login(t, "supervisor")
+
+			r := n.Do(t, "POST", "/api/v1/channel-accounts", admin, map[string]any{
+				"type": "sms", "name": "SMS fallback", "credentials": json.RawMessage(sms.Credentials("+15005550006", "")),
+			})
+			if r.Status != 201 {
+				t.Fatalf("create sms account: %d %s", r.Status, r.Body)
+			}
+			var smsAcct struct {
+				ID string `json:"id"`
+			}
+			r.JSON(t, &smsAcct)
+			r = n.Do(t, "POST", "/api/v1/channel-accounts", admin, map[string]any{
+				"type": "whatsapp", "name": "WhatsApp with fallback", "credentials": json.RawMessage(wa.Credentials()),
+				"settings": map[string]any{"fallback_account_id": smsAcct.ID},
+			})
+			if r.Status != 201 {
+				t.Fatalf("create whatsapp account: %d %s", r.Status, r.Body)
+			}
+			var waAcct struct {
+				PublicKey string `json:"public_key"`
+			}
+			r.JSON(t, &waAcct)
+
+			wa.CloseWindow(waCustomer)
+			hello := whatsapptest.TextNotification(wa.PhoneNumberID(), whatsapptest.Text{
+				From: waCustomer, Name: "Ana", ID: "wamid.fb.1", Body: "hello", At: time.Now()})
+			if st, body := postWebhook(t, n, waAcct.PublicKey, wa.AppSecret(), hello); st != 200 {
+				t.Fatalf("webhook: %d %s", st, body)
+			}
+			poll(t, "the answer by SMS", func() bool { return len(sms.Messages()) > 0 })
+			got := sms.Messages()[0]
+			if got.To != "+"+waCustomer || got.Body == "" {
+				t.Errorf("SMS to %q with %q, want to +%s with the bot's text", got.To, got.Body, waCustomer)
+			}
+			if len(wa.Sent()) != 0 {
+				t.Errorf("WhatsApp accepted %d sends with the window closed", len(wa.Sent()))
+			}
+			sess := waitSession(t, n, sup)
+			waitMessage(t, n, sup, sess, func(m apiMessage) bool {
+				return m.Direction == "out" && m.Status == "sent" && m.ChannelMsgID == got.SID
+			})
+		})
+	}
 }

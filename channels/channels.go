@@ -357,6 +357,9 @@ func (e *SendError) Retryable() bool { return e.Retry }
 // PullResult is one page fetched by a Puller.
 type PullResult struct {
 	Inbound []Inbound
+	// Statuses are delivery outcomes the page reported for messages we
+	// sent (WeCom's msg_send_fail).
+	Statuses []StatusUpdate
 	// Next is the cursor to persist once Inbound is stored; HasMore asks
 	// for another pull straight away.
 	Next    string

@@ -99,20 +99,30 @@ func (g *Ingest) Handle(ctx context.Context, key string, req channels.WebhookReq
 			return channels.WebhookReply{}, errs.Wrap(op, err)
 		}
 	}
-	for _, st := range res.Statuses {
-		if g.o.Statuses == nil {
-			break
-		}
-		if err := g.o.Statuses.ApplyStatus(ctx, acct, st); err != nil && !errs.Is(err, errs.NotFound) {
-			g.observeWebhook(acct.Type, "retry")
-			return channels.WebhookReply{}, errs.E(op, errs.Unavailable, "store delivery status: %v", err)
-		}
+	if err := g.applyStatuses(ctx, acct, res.Statuses); err != nil {
+		g.observeWebhook(acct.Type, "retry")
+		return channels.WebhookReply{}, errs.Wrap(op, err)
 	}
 	if res.Pull {
 		g.PullAsync(acct, res.PullToken)
 	}
 	g.observeWebhook(acct.Type, "ok")
 	return res.Reply, nil
+}
+
+// applyStatuses records delivery outcomes; a failure to store one is
+// Unavailable, so the provider retries (or the pull stops before its
+// cursor moves).
+func (g *Ingest) applyStatuses(ctx context.Context, acct channels.Account, sts []channels.StatusUpdate) error {
+	if g.o.Statuses == nil {
+		return nil
+	}
+	for _, st := range sts {
+		if err := g.o.Statuses.ApplyStatus(ctx, acct, st); err != nil && !errs.Is(err, errs.NotFound) {
+			return errs.E("", errs.Unavailable, "store delivery status: %v", err)
+		}
+	}
+	return nil
 }
 
 // receive stores one message. A message the engine refuses as malformed is
@@ -226,6 +236,9 @@ func (g *Ingest) pullAll(ctx context.Context, p channels.Puller, acct channels.A
 			if err := g.receive(ctx, acct, in); err != nil {
 				return err
 			}
+		}
+		if err := g.applyStatuses(ctx, acct, res.Statuses); err != nil {
+			return err
 		}
 		if res.Next != "" && res.Next != cursor {
 			if err := g.o.Cursors.CursorSet(ctx, acct.TenantID, acct.ID, res.Next); err != nil {

@@ -94,18 +94,15 @@ type syncResponse struct {
 }
 
 // Pull implements channels.Puller: one sync_msg page from cursor. It
-// returns the customer's messages and the enter-session events; the
-// delivery failures and other events of the page are logged and dropped,
-// so a caller that wants them uses PullPage (the channel contract's pull
-// page has no place for them).
+// returns the customer's messages, the enter-session events and the
+// delivery failures of messages we sent; the other system events of the
+// page are logged (PullPage returns them).
 func (a *Adapter) Pull(ctx context.Context, acct channels.Account, cursor, token string) (channels.PullResult, error) {
 	p, err := a.PullPage(ctx, acct, cursor, token)
 	if err != nil {
 		return channels.PullResult{}, err
 	}
-	for _, su := range p.Statuses {
-		a.log.WarnContext(ctx, "wecom send failure not delivered to the outbox (use PullPage)", "account", acct.ID, "msgid", su.ChannelMsgID, "code", su.Code, "error", su.Error)
-	}
+	p.PullResult.Statuses = p.Statuses
 	for _, ev := range p.Events {
 		a.log.InfoContext(ctx, "wecom event", "account", acct.ID, "type", ev.Type, "external_userid", ev.ExternalUserID, "change_type", ev.ChangeType)
 	}

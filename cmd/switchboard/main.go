@@ -1,6 +1,6 @@
 // Command switchboard is the Switchboard server and its operator tools:
 // serve (default), migrate, bench (load generator), kb (matcher eval and
-// bench) and version.
+// bench), credentials (key rotation) and version.
 package main
 
 import (
@@ -47,14 +47,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return bench(args, stdout, stderr)
 	case "kb":
 		return kbCmd(args, stdout, stderr)
+	case "credentials":
+		return credentialsCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: switchboard [serve|migrate|bench|kb|version] [flags]\nrun 'switchboard COMMAND -h' for a command's flags")
+		fmt.Fprintln(stdout, "usage: switchboard [serve|migrate|bench|kb|credentials|version] [flags]\nrun 'switchboard COMMAND -h' for a command's flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, migrate, bench, kb, version)", cmd)
+	return fmt.Errorf("unknown command %q (serve, migrate, bench, kb, credentials, version)", cmd)
 }
 
 func loadConfig(name string, args []string, stderr io.Writer) (config.Config, bool, error) {

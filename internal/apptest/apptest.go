@@ -61,7 +61,7 @@ func Start(t testing.TB, backend string) *Node {
 // StartConfig runs a node with cfg until the test ends.
 func StartConfig(t testing.TB, cfg config.Config) *Node {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := app.New(ctx, cfg, log)

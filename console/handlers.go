@@ -243,13 +243,26 @@ func (s *Server) sessionMessages(c *fiber.Ctx) error {
 func (s *Server) reply(c *fiber.Ctx) error {
 	p := principal(c)
 	var in struct {
-		Text        string `json:"text"`
-		ClientMsgID string `json:"client_msg_id"`
+		Text        string            `json:"text"`
+		Template    *session.Template `json:"template"`
+		ClientMsgID string            `json:"client_msg_id"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	m, dup, err := s.d.Engine.Reply(c.UserContext(), p.TenantID, c.Params("id"), actor(p), in.Text, in.ClientMsgID)
+	var (
+		m   session.Message
+		dup bool
+		err error
+	)
+	switch {
+	case in.Template != nil && in.Text != "":
+		return errs.E("reply", errs.Invalid, "send either text or a template, not both")
+	case in.Template != nil:
+		m, dup, err = s.d.Engine.ReplyTemplate(c.UserContext(), p.TenantID, c.Params("id"), actor(p), *in.Template, in.ClientMsgID)
+	default:
+		m, dup, err = s.d.Engine.Reply(c.UserContext(), p.TenantID, c.Params("id"), actor(p), in.Text, in.ClientMsgID)
+	}
 	if err != nil {
 		return err
 	}

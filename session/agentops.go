@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"encoding/json"
+	"regexp"
 	"time"
 
 	"github.com/switchboard-acd/switchboard/internal/errs"
@@ -34,6 +36,59 @@ func (e *Engine) Reply(ctx context.Context, tenantID, sessionID string, who Acto
 	if err := ValidateText(op, text); err != nil {
 		return Message{}, false, err
 	}
+	return e.reply(ctx, op, tenantID, sessionID, who, TypeText, textBody(text), clientMsgID, func(Session) error { return nil })
+}
+
+// templateChannels are the channels that deliver provider templates.
+var templateChannels = map[string]bool{"whatsapp": true}
+
+// ReplyTemplate sends a provider-approved template to the customer: on
+// WhatsApp the only message the provider delivers outside the 24-hour
+// customer-service window. Other channels refuse it (errs.Invalid).
+func (e *Engine) ReplyTemplate(ctx context.Context, tenantID, sessionID string, who Actor, tpl Template, clientMsgID string) (Message, bool, error) {
+	const op = "reply with a template"
+	if err := ValidateTemplate(op, tpl); err != nil {
+		return Message{}, false, err
+	}
+	body, _ := json.Marshal(TextBody{Text: "Template " + tpl.Name + " (" + tpl.Language + ")", Template: &tpl})
+	return e.reply(ctx, op, tenantID, sessionID, who, TypeTemplate, body, clientMsgID, func(s Session) error {
+		if !templateChannels[s.Channel] {
+			return errs.E(op, errs.Invalid, "templates are a WhatsApp feature; this session is on %s", s.Channel)
+		}
+		return nil
+	})
+}
+
+// ValidateTemplate checks a template reference: a name of lower-case
+// letters, digits and underscores (as providers name them), a language
+// code like en or en_US, and components that are a JSON array.
+func ValidateTemplate(op string, tpl Template) error {
+	if !templateName.MatchString(tpl.Name) {
+		return errs.E(op, errs.Invalid, "template.name: 1 to 512 lower-case letters, digits or underscores")
+	}
+	if !templateLanguage.MatchString(tpl.Language) {
+		return errs.E(op, errs.Invalid, "template.language: a language code such as en or en_US")
+	}
+	if len(tpl.Components) > 0 {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(tpl.Components, &arr); err != nil {
+			return errs.E(op, errs.Invalid, "template.components: must be a JSON array")
+		}
+		if len(tpl.Components) > 16<<10 {
+			return errs.E(op, errs.TooLarge, "template.components: at most 16 KiB")
+		}
+	}
+	return nil
+}
+
+var (
+	templateName     = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
+	templateLanguage = regexp.MustCompile(`^[a-z]{2,3}(_[A-Za-z]{2,4})?$`)
+)
+
+// reply stores an agent's outbound message of the session and delivers
+// it; check vets the session for this kind of message.
+func (e *Engine) reply(ctx context.Context, op, tenantID, sessionID string, who Actor, typ MessageType, body json.RawMessage, clientMsgID string, check func(Session) error) (Message, bool, error) {
 	if err := ValidateClientMsgID(op, clientMsgID); err != nil {
 		return Message{}, false, err
 	}
@@ -44,10 +99,13 @@ func (e *Engine) Reply(ctx context.Context, tenantID, sessionID string, who Acto
 	if s.State != StateActive {
 		return Message{}, false, errs.E(op, errs.Conflict, "session is %s; replies need an active session", s.State).With("state", s.State)
 	}
+	if err := check(s); err != nil {
+		return Message{}, false, err
+	}
 	m := Message{
 		TenantID: tenantID, ID: newID(), ConversationID: s.ConversationID, SessionID: s.ID,
-		Direction: Outbound, SenderKind: SenderAgent, SenderID: who.AgentID, Type: TypeText,
-		Body: textBody(text), ClientMsgID: clientMsgID, CreatedAt: e.now(),
+		Direction: Outbound, SenderKind: SenderAgent, SenderID: who.AgentID, Type: typ,
+		Body: body, ClientMsgID: clientMsgID, CreatedAt: e.now(),
 	}
 	outbound(s, &m)
 	m, err = e.store.MessageAppend(ctx, m)

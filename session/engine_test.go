@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-acd/switchboard/acd"
 	"github.com/switchboard-acd/switchboard/acd/acdredis"
 	"github.com/switchboard-acd/switchboard/internal/clock"
+	"github.com/switchboard-acd/switchboard/internal/db"
 	"github.com/switchboard-acd/switchboard/internal/errs"
 	"github.com/switchboard-acd/switchboard/internal/testenv"
 	"github.com/switchboard-acd/switchboard/session"
@@ -86,6 +87,7 @@ func (e *events) Typing(context.Context, session.Session, session.SenderKind, bo
 func (e *events) Read(context.Context, session.Session, session.SenderKind, int64)    {}
 
 type fixture struct {
+	db    *db.DB
 	dir   *dir
 	q     *acdredis.Queue
 	eng   *session.Engine
@@ -111,7 +113,7 @@ func newFixture(t *testing.T, dbKind, redisKind string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{dir: dr, q: q, eng: eng, clk: clk, store: store, cu: cu}
+	return &fixture{db: d, dir: dr, q: q, eng: eng, clk: clk, store: store, cu: cu}
 }
 
 func (f *fixture) say(t *testing.T, cid, text string) session.Message {

@@ -206,8 +206,9 @@ type MessageType string
 // reaction, template, unsupported) a JSON object body whose "text" is what
 // can be shown or matched, next to the type's own fields.
 const (
-	TypeText  MessageType = "text"
-	TypeEvent MessageType = "event"
+	TypeText     MessageType = "text"
+	TypeEvent    MessageType = "event"
+	TypeTemplate MessageType = "template"
 )
 
 // DeliveryStatus is how far an outbound message got; inbound messages are
@@ -264,6 +265,18 @@ type TextBody struct {
 	Text    string      `json:"text"`
 	Choices []BotChoice `json:"choices,omitempty"`
 	Bot     *BotNote    `json:"bot,omitempty"`
+	// Template is set on template messages (TypeTemplate): a message the
+	// provider approved beforehand, the only kind WhatsApp delivers outside
+	// the customer-service window. Text then names it for the transcript.
+	Template *Template `json:"template,omitempty"`
+}
+
+// Template names a provider-approved message template: its name, language
+// code and the provider's components JSON (parameters), passed through.
+type Template struct {
+	Name       string          `json:"name"`
+	Language   string          `json:"language"`
+	Components json.RawMessage `json:"components,omitempty"`
 }
 
 // Text returns the text of a message: the text of a text message, the

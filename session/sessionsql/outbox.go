@@ -34,15 +34,20 @@ func (s *Store) queueOutbound(ctx context.Context, m session.Message) error {
 	})
 }
 
-// Outbound renders a stored outbound message for a provider: text, or text
+// Outbound renders a stored outbound message for a provider: text, text
 // with choices (buttons or a list where the channel has them, a numbered
-// list where not). Other bodies go as their text.
+// list where not), or a template. Other bodies go as their text.
 func Outbound(m session.Message) channels.Outbound {
 	var b session.TextBody
 	_ = json.Unmarshal(m.Body, &b)
 	out := channels.Outbound{MessageID: m.ID, IdempotencyKey: m.ID, Type: channels.MsgText, Text: b.Text}
 	if m.Deliver != nil {
 		out.AccountID = m.Deliver.AccountID
+	}
+	if b.Template != nil {
+		out.Type, out.Text = channels.MsgTemplate, ""
+		out.Template = &channels.Template{Name: b.Template.Name, Language: b.Template.Language, Components: b.Template.Components}
+		return out
 	}
 	if len(b.Choices) > 0 {
 		out.Type = channels.MsgInteractive

@@ -72,17 +72,23 @@ func LargeKB(dir string, n int) ([]match.Doc, error) {
 // Queries returns the test lines of the datasets in dir (none of them is in
 // LargeKB), for latency runs.
 func Queries(dir string) ([]string, error) {
-	var out []string
+	out, _, err := queryExamples(dir)
+	return out, err
+}
+
+// queryExamples returns the test lines of QuerySources and their labels.
+func queryExamples(dir string) (texts, labels []string, err error) {
 	for _, s := range QuerySources {
 		exs, err := readFile(filepath.Join(dir, s))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, e := range exs {
-			out = append(out, e.Text)
+			texts = append(texts, e.Text)
+			labels = append(labels, e.Label)
 		}
 	}
-	return out, nil
+	return texts, labels, nil
 }
 
 func readFile(path string) ([]Example, error) {

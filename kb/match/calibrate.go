@@ -41,10 +41,10 @@ var defaultCalibrator = [clN]float64{-4, 3, 2, 3, 0, 0.5, 1.5, 0}
 
 // Fitting constants, the same for every KB.
 const (
-	rankIters      = 200
-	rankRate       = 0.5
-	calL2          = 0.01 // pull toward defaultCalibrator, per example weight
-	minCalibration = 30   // fewer held-out queries fit nothing
+	rankL2         = 0.001 // pull toward defaultRanker, per example weight
+	calL2          = 0.01  // pull toward defaultCalibrator, per example weight
+	minCalibration = 30    // fewer held-out queries fit nothing
+	newtonIters    = 50    // Newton steps at most, ranker and calibrator: both converge in a few
 )
 
 // candFeat is the evidence for one candidate of one query.
@@ -84,8 +84,15 @@ func softmaxRank(w [rkN]float64, cs []candFeat) {
 	}
 }
 
-// fitRanker fits the ranker weights by gradient descent on the softmax
-// loss of in-scope held-out queries whose right entry is a candidate.
+// fitRanker fits the ranker weights on the in-scope held-out queries whose
+// right entry is a candidate: the maximum of the softmax likelihood with an
+// L2 prior toward defaultRanker, by projected Newton steps (three weights,
+// so the Hessian is tiny and the fit converges; plain gradient descent
+// stopped far from the optimum). Every weight is kept at zero or above:
+// each feature is evidence for a candidate by construction, and a negative
+// weight fitted on held-out data that does not resemble the messages (a KB
+// of near-duplicate entries, where the held-out variant's own entry is
+// rarely first) would turn that evidence upside down.
 func fitRanker(qs []rankQuery) [rkN]float64 {
 	w := defaultRanker
 	var use []rankQuery
@@ -103,22 +110,88 @@ func fitRanker(qs []rankQuery) [rkN]float64 {
 	if len(use) < minCalibration {
 		return w
 	}
-	for it := 0; it < rankIters; it++ {
-		var g [rkN]float64
+	n := float64(len(use))
+	loss := func(w [rkN]float64) float64 {
+		var l float64
 		for _, q := range use {
 			softmaxRank(w, q.cands)
+			for _, c := range q.cands {
+				if c.class == q.truth {
+					l -= math.Log(math.Max(c.prob, 1e-300))
+				}
+			}
+		}
+		l /= n
+		for j := range w {
+			d := w[j] - defaultRanker[j]
+			l += rankL2 / 2 * d * d
+		}
+		return l
+	}
+	cur := loss(w)
+	for it := 0; it < newtonIters; it++ {
+		g := make([]float64, rkN)
+		h := make([][]float64, rkN)
+		for j := range h {
+			h[j] = make([]float64, rkN)
+		}
+		for _, q := range use {
+			softmaxRank(w, q.cands)
+			var mean [rkN]float64
 			for _, c := range q.cands {
 				y := 0.0
 				if c.class == q.truth {
 					y = 1
 				}
-				for j := range g {
+				for j := range mean {
 					g[j] += (c.prob - y) * c.rk[j]
+					mean[j] += c.prob * c.rk[j]
+				}
+			}
+			// The softmax Hessian: the covariance of the features under
+			// the candidates' probabilities.
+			for _, c := range q.cands {
+				for j := range mean {
+					for k := range mean {
+						h[j][k] += c.prob * (c.rk[j] - mean[j]) * (c.rk[k] - mean[k])
+					}
 				}
 			}
 		}
-		for j := range w {
-			w[j] -= rankRate * g[j] / float64(len(use))
+		for j := range g {
+			g[j] = g[j]/n + rankL2*(w[j]-defaultRanker[j])
+			for k := range g {
+				h[j][k] /= n
+			}
+			h[j][j] += rankL2
+		}
+		// A weight at zero that the gradient pushes below zero stays out
+		// of the step.
+		for j := range g {
+			if w[j] <= 0 && g[j] > 0 {
+				for k := range g {
+					h[j][k], h[k][j] = 0, 0
+				}
+				h[j][j], g[j] = 1, 0
+			}
+		}
+		step, ok := solve(h, g)
+		if !ok {
+			break
+		}
+		improved := false
+		for t := 1.0; t > 1e-4; t /= 2 {
+			var next [rkN]float64
+			for j := range w {
+				next[j] = math.Max(0, w[j]-t*step[j])
+			}
+			if l := loss(next); l < cur {
+				w, cur, improved = next, l, true
+				break
+			}
+		}
+		if !improved {
+			break
 		}
 	}
 	return w
@@ -208,9 +281,12 @@ func fitCalibrator(w [rkN]float64, qs []rankQuery) [clN]float64 {
 		return l
 	}
 	cur := loss(theta)
-	for it := 0; it < 50; it++ {
-		var g [clN]float64
-		var h [clN][clN]float64
+	for it := 0; it < newtonIters; it++ {
+		g := make([]float64, clN)
+		h := make([][]float64, clN)
+		for j := range h {
+			h[j] = make([]float64, clN)
+		}
 		for _, r := range rows {
 			p := calibrate(theta, r.f)
 			for j := range g {
@@ -249,12 +325,14 @@ func fitCalibrator(w [rkN]float64, qs []rankQuery) [clN]float64 {
 	return theta
 }
 
-// solve solves h x = g by Gaussian elimination with partial pivoting.
-func solve(h [clN][clN]float64, g [clN]float64) ([clN]float64, bool) {
-	var x [clN]float64
-	for c := 0; c < clN; c++ {
+// solve solves h x = g for a small dense system by Gaussian elimination
+// with partial pivoting; h and g are overwritten.
+func solve(h [][]float64, g []float64) ([]float64, bool) {
+	n := len(g)
+	x := make([]float64, n)
+	for c := 0; c < n; c++ {
 		p := c
-		for r := c + 1; r < clN; r++ {
+		for r := c + 1; r < n; r++ {
 			if math.Abs(h[r][c]) > math.Abs(h[p][c]) {
 				p = r
 			}
@@ -264,17 +342,17 @@ func solve(h [clN][clN]float64, g [clN]float64) ([clN]float64, bool) {
 		}
 		h[c], h[p] = h[p], h[c]
 		g[c], g[p] = g[p], g[c]
-		for r := c + 1; r < clN; r++ {
+		for r := c + 1; r < n; r++ {
 			f := h[r][c] / h[c][c]
-			for k := c; k < clN; k++ {
+			for k := c; k < n; k++ {
 				h[r][k] -= f * h[c][k]
 			}
 			g[r] -= f * g[c]
 		}
 	}
-	for c := clN - 1; c >= 0; c-- {
+	for c := n - 1; c >= 0; c-- {
 		s := g[c]
-		for k := c + 1; k < clN; k++ {
+		for k := c + 1; k < n; k++ {
 			s -= h[c][k] * x[k]
 		}
 		x[c] = s / h[c][c]

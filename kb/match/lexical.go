@@ -274,7 +274,10 @@ func (l *lexical) search(ctx context.Context, folded string, entries func(term s
 		if err != nil {
 			continue
 		}
-		hits = append(hits, lexHit{int32(id), h.Score})
+		// bleve sums a document's term scores in an order that varies
+		// from run to run, which changes the last bits of the score;
+		// rounded to float32, the same KB builds the same matcher.
+		hits = append(hits, lexHit{int32(id), float64(float32(h.Score))})
 	}
 	return hits, nil
 }

@@ -46,8 +46,9 @@ type Options struct {
 	// from entries held out of its training either way, and negatives
 	// only sharpen that.
 	Negatives []string
-	// Seed varies the held-out split used for calibration; 0 is a fixed
-	// default, so the same KB always builds the same matcher.
+	// Seed varies the held-out folds used for calibration and the order
+	// of training; 0 is a fixed default, so the same KB always builds the
+	// same matcher.
 	Seed uint64
 }
 
@@ -87,20 +88,30 @@ type Matcher struct {
 	pool  sync.Pool // *scratch
 }
 
-// Calibration split constants: the share of entries held out entirely (they
-// play out-of-scope messages) and of the remaining entries' variants held
-// out (they play in-scope messages).
+// Calibration split constants. Each fold holds out a share of the entries
+// entirely (their texts play out-of-scope messages) and one in calFolds of
+// the remaining entries' variants (they play in-scope messages), and
+// trains a throw-away matcher on the rest. Folds run until the held-out
+// variants make calTarget in-scope queries, every fold has run, or the
+// next fold would bring the folds run times the KB's texts to calWork: a
+// large KB gets enough from one fold, a small one needs several and they
+// cost little. Holding out a small share per fold keeps the throw-away
+// matcher close to the final one, which learns from every text, so the
+// ranker and calibrator fitted on its evidence fit the final matcher's
+// evidence too.
 const (
-	holdEntries  = 0.2
-	holdVariants = 0.25
-	maxPerHeld   = 20 // held-out texts per entry, so large entries do not dominate
+	holdEntries = 0.2
+	calFolds    = 8
+	calTarget   = 1000
+	calWork     = 4000
+	maxPerHeld  = 20 // held-out texts per entry and fold, so large entries do not dominate
 )
 
 // ErrDuplicateID is returned by Build for two docs with the same ID.
 var ErrDuplicateID = errors.New("match: duplicate entry id")
 
 // Build makes a matcher from docs. It trains the classifier, fits the
-// ranker and the calibration on a held-out split of the KB itself, and
+// ranker and the calibration on held-out folds of the KB itself, and
 // indexes the entries in bleve.
 func Build(docs []Doc, opts Options) (*Matcher, error) {
 	start := time.Now()
@@ -251,59 +262,97 @@ func lexDocs(entries []entryTexts, keep func(entry, text int) bool) []lexDoc {
 	return docs
 }
 
-// calibrationQueries trains a matcher on part of the KB and returns the
-// evidence it produces for the rest: held-out variants of the entries it
-// knows (in scope), every text of the entries held out whole and the
-// negatives (out of scope).
+// calibrationQueries trains matchers on parts of the KB and returns the
+// evidence they produce for the rest: held-out variants of the entries
+// they know (in scope), every text of the entries held out whole and the
+// negatives (out of scope). Each variant is held out in at most one fold;
+// each fold holds out different entries.
 func calibrationQueries(entries []entryTexts, negatives []string, seed uint64) ([]rankQuery, error) {
 	if len(entries) < 2 {
 		return nil, nil
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xca11))
 	nHeld := int(math.Round(holdEntries * float64(len(entries))))
-	heldEntry := make([]bool, len(entries))
-	for _, i := range rng.Perm(len(entries))[:nHeld] {
-		heldEntry[i] = true
-	}
-	type qt struct {
-		text  string
-		truth int32
-	}
-	var queries []qt
-	held := make([][]bool, len(entries))
-	var exs []example
+	perm := rng.Perm(len(entries))
+	// The fold that holds out each text; the question (text 0) stays in
+	// training, so every known entry keeps at least one text.
+	fold := make([][]int8, len(entries))
+	texts := 0
 	for i, e := range entries {
-		held[i] = make([]bool, len(e.texts))
-		if heldEntry[i] {
-			for j, t := range e.texts {
-				held[i][j] = true
-				if j < maxPerHeld {
-					queries = append(queries, qt{t, -1})
-				}
+		texts += len(e.texts)
+		fold[i] = make([]int8, len(e.texts))
+		for j := range fold[i] {
+			fold[i][j] = -1
+			if j > 0 {
+				fold[i][j] = int8(rng.IntN(calFolds))
 			}
-			continue
 		}
-		n := 0
-		for j, t := range e.texts {
-			// Keep the question and at least one text; hold out a share of
-			// the rest.
-			if j > 0 && n < maxPerHeld && rng.Float64() < holdVariants {
-				held[i][j] = true
-				queries = append(queries, qt{t, int32(i)})
-				n++
+	}
+	var out []rankQuery
+	inScope := 0
+	for f := 0; f < calFolds && inScope < calTarget && (f == 0 || f*texts < calWork); f++ {
+		heldEntry := make([]bool, len(entries))
+		for k := 0; k < nHeld; k++ {
+			heldEntry[perm[(f*nHeld+k)%len(entries)]] = true
+		}
+		var queries []calQuery
+		held := make([][]bool, len(entries))
+		var exs []example
+		for i, e := range entries {
+			held[i] = make([]bool, len(e.texts))
+			if heldEntry[i] {
+				for j, t := range e.texts {
+					held[i][j] = true
+					if j < maxPerHeld {
+						queries = append(queries, calQuery{t, -1})
+					}
+				}
 				continue
 			}
-			exs = append(exs, example{int32(i), t})
+			n := 0
+			for j, t := range e.texts {
+				if int(fold[i][j]) == f && n < maxPerHeld {
+					held[i][j] = true
+					queries = append(queries, calQuery{t, int32(i)})
+					n++
+					continue
+				}
+				exs = append(exs, example{int32(i), t})
+			}
 		}
+		if f == 0 { // once: they do not depend on the fold
+			for _, n := range negatives {
+				queries = append(queries, calQuery{n, -1})
+			}
+		}
+		if len(exs) == 0 || len(queries) == 0 {
+			continue
+		}
+		rqs, err := foldEvidence(entries, exs, held, seed+1+uint64(f), queries)
+		if err != nil {
+			return nil, err
+		}
+		for _, rq := range rqs {
+			if rq.truth >= 0 {
+				inScope++
+			}
+		}
+		out = append(out, rqs...)
 	}
-	for _, n := range negatives {
-		queries = append(queries, qt{n, -1})
-	}
-	if len(exs) == 0 || len(queries) == 0 {
-		return nil, nil
-	}
+	return out, nil
+}
+
+// calQuery is a held-out text and the entry that answers it (-1: none).
+type calQuery struct {
+	text  string
+	truth int32
+}
+
+// foldEvidence trains a throw-away matcher on exs (bleve indexes the texts
+// not held) and returns its evidence for each query.
+func foldEvidence(entries []entryTexts, exs []example, held [][]bool, seed uint64, queries []calQuery) ([]rankQuery, error) {
 	fold := &Matcher{rank: defaultRanker}
-	fold.model = trainModel(len(entries), exs, seed+1)
+	fold.model = trainModel(len(entries), exs, seed)
 	var err error
 	fold.lex, err = buildLexical("", lexDocs(entries, func(i, j int) bool { return !held[i][j] }))
 	if err != nil {
@@ -311,7 +360,7 @@ func calibrationQueries(entries []entryTexts, negatives []string, seed uint64) (
 	}
 	defer fold.lex.close()
 	s := newScratch(len(entries), len(exs))
-	out := make([]rankQuery, 0, len(queries))
+	var out []rankQuery
 	for _, q := range queries {
 		rq, ok := fold.evidence(context.Background(), q.text, s)
 		if !ok {
@@ -337,7 +386,7 @@ func (m *Matcher) evidence(ctx context.Context, folded string, s *scratch) (rank
 		return rankQuery{}, false
 	}
 	s.next()
-	m.model.classScores(v, s)
+	m.model.classify(a, v, s)
 	m.model.neighbours(v, s)
 	cands := topClasses(s, maxCandidates)
 	byCos := topBy(s.touched, s.cos, cosineCandidates)

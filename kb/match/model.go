@@ -1,8 +1,9 @@
 // This file holds the learned part of the matcher: TF-IDF vectors of every
 // question variant, an inverted index over them for nearest-neighbour
 // cosine, and a linear classifier (softmax regression) with one weight
-// vector per entry, trained by SGD on the entry's own variants. Everything
-// is pure Go and learnt from the KB when the matcher is built.
+// vector per entry, trained by SGD on the entry's own variants and a few
+// shape features of each text. Everything is pure Go and learnt from the
+// KB when the matcher is built.
 
 package match
 
@@ -36,6 +37,10 @@ const (
 	// in more texts than this, for the same reason; cosines stay exact
 	// but for those features' small contribution.
 	knnMaxPosting = 1000
+	// shapeValue is the input value of a shape feature (see shapeOf) in
+	// the classifier, next to a text's L2-normalised TF-IDF vector. Small,
+	// so a shape only decides between entries the words leave close.
+	shapeValue = 0.1
 )
 
 // svec is a sparse L2-normalised vector over vocabulary ids, ids ascending.
@@ -59,6 +64,11 @@ type model struct {
 	tokens map[uint64]struct{}
 	// classDF counts the classes whose texts hold each feature.
 	classDF []int32
+	// df counts the training texts that hold each feature.
+	df []int32
+	// shapes says whether the classifier kept any shape feature: a KB with
+	// more entries than clsMaxPosting drops the common ones, and maybe all.
+	shapes bool
 
 	// Nearest-neighbour index: CSR over feature ids of (example, weight).
 	exClass   []int32
@@ -95,14 +105,37 @@ func trainModel(nClass int, exs []example, seed uint64) *model {
 			m.tokens[h] = struct{}{}
 		}
 	}
+	// Shape features get ids after every text feature, so appending them
+	// to a sorted vector keeps it sorted. A training text's novelty leaves
+	// the text itself out, as a message is not among the texts either.
+	m.df = df // the text features' counts, which shapeOf reads
+	shapes := make([][numShapes]uint64, len(exs))
+	for i := range exs {
+		shapes[i] = m.shapeOf(ans[i], 1)
+	}
+	for i := range exs {
+		for _, h := range shapes[i] {
+			id, ok := m.vocab[h]
+			if !ok {
+				id = int32(len(m.kinds))
+				m.vocab[h] = id
+				m.kinds = append(m.kinds, kindShape)
+				df = append(df, 0)
+			}
+			df[id]++
+		}
+	}
+	m.df = df // now with the shape features' counts
 	n := float64(len(exs))
 	m.idf = make([]float32, len(df))
 	for id, d := range df {
 		m.idf[id] = float32(math.Log((n+1)/(float64(d)+1)) + 1)
 	}
 	vecs := make([]svec, len(exs))
+	clsVecs := make([]svec, len(exs))
 	for i := range exs {
 		vecs[i] = m.vectorOf(ans[i])
+		clsVecs[i] = m.withShapes(vecs[i], shapes[i])
 	}
 
 	// Nearest-neighbour CSR.
@@ -134,14 +167,11 @@ func trainModel(nClass int, exs []example, seed uint64) *model {
 	type cf struct{ class, id int32 }
 	sums := make(map[cf]float32)
 	norms := make([]float64, nClass)
-	for i, v := range vecs {
+	for i, v := range clsVecs {
 		c := exs[i].class
 		for j, id := range v.ids {
 			sums[cf{c, id}] += v.vals[j]
 		}
-	}
-	for k, s := range sums {
-		norms[k.class] += float64(s) * float64(s)
 	}
 	keys := make([]cf, 0, len(sums))
 	for k := range sums {
@@ -153,6 +183,12 @@ func trainModel(nClass int, exs []example, seed uint64) *model {
 		}
 		return int(a.class - b.class)
 	})
+	// Summed in key order, not map order: float addition is not
+	// associative, and the same KB must build the same matcher.
+	for _, k := range keys {
+		s := sums[k]
+		norms[k.class] += float64(s) * float64(s)
+	}
 	m.clsStart = make([]int32, len(df)+1)
 	m.clsClass = make([]int32, len(keys))
 	m.clsWeight = make([]float32, len(keys))
@@ -182,8 +218,190 @@ func trainModel(nClass int, exs []example, seed uint64) *model {
 	for i := 1; i < len(m.clsStart); i++ {
 		m.clsStart[i] += m.clsStart[i-1]
 	}
-	m.train(exs, vecs, seed)
+	for id, k := range m.kinds {
+		if k == kindShape && m.clsStart[id+1] > m.clsStart[id] {
+			m.shapes = true
+		}
+	}
+	m.train(exs, clsVecs, seed)
 	return m
+}
+
+// Shape features describe a text's form rather than its words: a bias
+// (every text has it, so its weight is the entry's prior), the length, the
+// share of its words the rest of the KB never uses, and length and novelty
+// together. They let the classifier learn what kind of message each entry
+// receives. In a KB of short commands, for example, a bare name nobody else
+// wrote (a film title, a dish) most likely belongs to the entry whose
+// variants are mostly bare names, not to whichever entry shares one of its
+// characters.
+const (
+	kindShape = 's'
+	numShapes = 4
+)
+
+// shapeOf returns the shape features of a training text. self is how many
+// times the text itself is counted in m.df: 1 for a training text (its
+// novelty leaves it out), 0 to treat it as a message.
+func (m *model) shapeOf(a textFeatures, self int32) [numShapes]uint64 {
+	var c shapeCounts
+	for _, t := range a.terms {
+		d := int32(0)
+		if id, ok := m.vocab[t.hash]; ok {
+			d = m.df[id] - self
+		}
+		c.add(t.kind, d <= 0)
+	}
+	return c.features(len(a.tokens))
+}
+
+// messageShapes returns the ids of a message's shape features that the
+// classifier kept (-1: none). v is the message's vector: the features of a
+// it holds are exactly those some training text has, so novelty needs no
+// lookups beyond the ones vectorOf made.
+func (m *model) messageShapes(a textFeatures, v svec) [numShapes]int32 {
+	var c shapeCounts
+	for _, t := range a.terms {
+		c.add(t.kind, true)
+	}
+	for _, id := range v.ids {
+		c.known(m.kinds[id])
+	}
+	var ids [numShapes]int32
+	for i, h := range c.features(len(a.tokens)) {
+		ids[i] = -1
+		if id, ok := m.vocab[h]; ok && m.clsStart[id+1] > m.clsStart[id] {
+			ids[i] = id
+		}
+	}
+	return ids
+}
+
+// shapeScores adds the classifier's weights of a message's shape features
+// (from messageShapes) to the class scores of s, as classScores would for
+// the features appended to the vector at shapeValue.
+func (m *model) shapeScores(ids [numShapes]int32, s *scratch) {
+	for _, id := range ids {
+		if id < 0 {
+			continue
+		}
+		for p := m.clsStart[id]; p < m.clsStart[id+1]; p++ {
+			c := m.clsClass[p]
+			if s.clsMark[c] != s.gen {
+				s.clsMark[c] = s.gen
+				s.clsScore[c] = 0
+				s.cos[c] = 0
+				s.touched = append(s.touched, c)
+			}
+			s.clsScore[c] += shapeValue * m.clsWeight[p]
+		}
+	}
+}
+
+// shapeCounts counts a text's units and how many of them are new to the KB.
+// Novelty counts words and Han character pairs (the units that carry
+// meaning); a text without either falls back to its Han characters.
+type shapeCounts struct {
+	units, novel, han1, han1Novel int
+}
+
+func (c *shapeCounts) add(kind byte, novel bool) {
+	n := 0
+	if novel {
+		n = 1
+	}
+	switch kind {
+	case kindWord, kindHan2:
+		c.units++
+		c.novel += n
+	case kindHan1:
+		c.han1++
+		c.han1Novel += n
+	}
+}
+
+// known takes back the novelty add counted for a feature of this kind.
+func (c *shapeCounts) known(kind byte) {
+	switch kind {
+	case kindWord, kindHan2:
+		c.novel--
+	case kindHan1:
+		c.han1Novel--
+	}
+}
+
+// features returns the shape features of a text of the given number of
+// tokens (words and Han characters).
+func (c shapeCounts) features(tokens int) [numShapes]uint64 {
+	units, novel := c.units, c.novel
+	if units == 0 {
+		units, novel = c.han1, c.han1Novel
+	}
+	var length byte
+	switch {
+	case tokens <= 2:
+		length = '0'
+	case tokens <= 4:
+		length = '1'
+	case tokens <= 6:
+		length = '2'
+	case tokens <= 9:
+		length = '3'
+	default:
+		length = '4'
+	}
+	novelty := byte('0') // none, up to a third, up to two thirds, most, all
+	if units > 0 && novel > 0 {
+		switch f := float64(novel) / float64(units); {
+		case f <= 0.34:
+			novelty = '1'
+		case f <= 0.67:
+			novelty = '2'
+		case f < 1:
+			novelty = '3'
+		default:
+			novelty = '4'
+		}
+	}
+	h := hashKind(kindShape)
+	return [numShapes]uint64{
+		hashString(h, "bias"),
+		hashString(h, string([]byte{'l', length})),
+		hashString(h, string([]byte{'n', novelty})),
+		hashString(h, string([]byte{'x', length, novelty})),
+	}
+}
+
+// withShapes returns a training text's input to the classifier: its TF-IDF
+// vector v followed by its shape features at shapeValue. Shape ids come
+// after every text feature id, so the result stays sorted.
+func (m *model) withShapes(v svec, shapes [numShapes]uint64) svec {
+	var ids [numShapes]int32
+	n := 0
+	for _, h := range shapes {
+		if id, ok := m.vocab[h]; ok {
+			ids[n] = id
+			n++
+		}
+	}
+	slices.Sort(ids[:n])
+	out := svec{ids: make([]int32, len(v.ids), len(v.ids)+n), vals: make([]float32, len(v.vals), len(v.vals)+n)}
+	copy(out.ids, v.ids)
+	copy(out.vals, v.vals)
+	for _, id := range ids[:n] {
+		out.ids = append(out.ids, id)
+		out.vals = append(out.vals, shapeValue)
+	}
+	return out
+}
+
+// classify fills s with the classifier's scores of a message: its words
+// (v) and, when the classifier kept any, its shape.
+func (m *model) classify(a textFeatures, v svec, s *scratch) {
+	m.classScores(v, s)
+	if m.shapes {
+		m.shapeScores(m.messageShapes(a, v), s)
+	}
 }
 
 // vectorOf weighs a text's features by sublinear TF times IDF and normalises it;

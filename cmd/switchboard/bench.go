@@ -20,6 +20,7 @@ import (
 
 const benchUsage = `usage: switchboard bench [flags]
        switchboard bench acd [flags]   (the routing engine alone; see bench acd -h)
+       switchboard bench webhook [flags]   (WhatsApp webhook ingest; see bench webhook -h)
 
 Load-tests a running Switchboard server on this machine over real
 WebSockets, from its own process, and prints throughput and p50/p95/p99
@@ -57,6 +58,9 @@ Flags:
 func bench(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "acd" {
 		return benchACD(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "webhook" {
+		return benchWebhook(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("switchboard bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -244,6 +248,117 @@ func benchACD(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("bench acd: %w", err)
+	}
+	return nil
+}
+
+const benchWebhookUsage = `usage: switchboard bench webhook [flags]
+
+Load-tests the WhatsApp webhook ingest of a running server on this machine
+(POST /webhooks/{public_key}, answered once the message is stored and
+routed). Only 127.0.0.1, ::1 and localhost are accepted as targets.
+
+Set-up: starts a fake WhatsApp Cloud API (Graph API) on 127.0.0.1 inside
+this process, signs in as the admin and creates -accounts WhatsApp accounts
+whose base_url points at it (named bench-webhook-<run>-<i>), each checked
+with Meta's subscription handshake.
+
+Load: -customers distinct wa_ids write; every POST carries one text message
+(-text) with a unique wamid, signed with the account's app secret
+(X-Hub-Signature-256). Closed loop (default): -concurrency workers post
+again as soon as answered. Open loop (-rate N): N POSTs per second, at most
+-concurrency in flight. A share -dup-ratio of the POSTs re-posts a message
+already accepted, as Meta does when it retries.
+
+Reports accepted POSTs/s, POST latency p50/p90/p99/p99.9/max, answers other
+than 200 by status, the CPU of the bench, the server (-server-pid, or the
+process found listening on the port), PostgreSQL and Redis, and the bot's
+answers the fake received. Checks, from the server's /metrics, that
+switchboard_inbound_messages_total{channel="whatsapp"} moved by exactly the
+200s (outcome stored) and the accepted re-posts (outcome duplicate); run it
+against a server that takes no other WhatsApp traffic. After the load it
+waits up to -drain for the outbox to send the answers, then deletes the
+accounts, or disables them while their bot sessions are still open.
+
+Flags:
+`
+
+// benchWebhook runs the WhatsApp webhook ingest bench (see
+// benchWebhookUsage).
+func benchWebhook(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("switchboard bench webhook", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchWebhookUsage)
+		fs.PrintDefaults()
+	}
+	cfg := loadgen.DefaultWebhookConfig()
+	cfg.Tenant = app.DemoTenant
+	fs.StringVar(&cfg.URL, "url", cfg.URL, "base URL of the server (must be on this machine)")
+	fs.StringVar(&cfg.Tenant, "tenant", cfg.Tenant, "tenant to run in")
+	fs.StringVar(&cfg.AdminUser, "admin-user", cfg.AdminUser, "admin account that creates the bench's WhatsApp accounts")
+	// The environment fallback is applied after parsing, so that -h never
+	// prints a password as the flag's default.
+	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "admin password (default $SWITCHBOARD_DEMO_PASSWORD)")
+	fs.IntVar(&cfg.Customers, "customers", cfg.Customers, "distinct WhatsApp users (wa_ids) writing")
+	fs.IntVar(&cfg.Accounts, "accounts", cfg.Accounts, "WhatsApp accounts (business numbers) the customers are spread over")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: POSTs per second; 0: closed loop")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "workers (POSTs in flight); 0: 64 in the closed loop, 512 in the open loop")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured phase")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "load before measuring starts")
+	fs.Float64Var(&cfg.DupRatio, "dup-ratio", cfg.DupRatio, "share of POSTs that re-post an accepted message")
+	fs.StringVar(&cfg.Text, "text", cfg.Text, "text of every message (the default is answered by the demo knowledge base)")
+	fs.Float64Var(&cfg.SendRate, "send-rate", cfg.SendRate, "rate_per_sec of the bench accounts' outbox (at most 1000); 0: the channel's default (80/s)")
+	fs.DurationVar(&cfg.GraphLatency, "graph-latency", 0, "delay of every answer of the fake Graph API")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "how long to wait after the load for the outbox to send the answers")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process id for its CPU; 0: the process listening on the port; -1: none")
+	asJSON := fs.Bool("json", false, "also print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the bench's own CPU profile to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench webhook: unexpected arguments %q", fs.Args())
+	}
+	if cfg.AdminPassword == "" {
+		cfg.AdminPassword = os.Getenv("SWITCHBOARD_DEMO_PASSWORD")
+	}
+	cfg.Progress = stderr
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench webhook: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench webhook: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	// The first interrupt ends the load early (POSTs in flight finish, the
+	// checks and the clean-up still run); a second one kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }()
+
+	res, err := loadgen.RunWebhook(ctx, cfg)
+	if res != nil {
+		fmt.Fprintln(stdout)
+		res.WriteText(stdout)
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(res); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench webhook: %w", err)
 	}
 	return nil
 }

@@ -178,9 +178,15 @@ const settledCols = `tenant_id, conversation_id, COALESCE(fallback_of, id) AS ra
 
 // park sets the later pending rows of r's conversation due at next, when
 // r goes back to the table until then.
+//
+// The queries here repeat the partial index's own condition (state IN
+// ('pending', 'sending')) next to state = 'pending': SQLite uses a partial
+// index only when the query states its WHERE clause literally, and without
+// it scans the whole table, which grows with every message sent.
 func (s *Store) park(ctx context.Context, ex db.Executor, r settled, next time.Time) error {
 	_, err := ex.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
-		WHERE tenant_id = ? AND conversation_id = ? AND state = 'pending' AND COALESCE(fallback_of, id) > ?`),
+		WHERE tenant_id = ? AND conversation_id = ? AND state IN ('pending', 'sending') AND state = 'pending'
+			AND COALESCE(fallback_of, id) > ?`),
 		dbTime(next), r.TenantID, r.ConversationID, r.Rank)
 	return db.Translate(err)
 }
@@ -190,7 +196,7 @@ func (s *Store) park(ctx context.Context, ex db.Executor, r settled, next time.T
 func (s *Store) release(ctx context.Context, ex db.Executor, r settled, at time.Time) error {
 	_, err := ex.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
 		WHERE next_at > ? AND id = (SELECT id FROM outbox
-			WHERE tenant_id = ? AND conversation_id = ? AND state = 'pending'
+			WHERE tenant_id = ? AND conversation_id = ? AND state IN ('pending', 'sending') AND state = 'pending'
 			ORDER BY COALESCE(fallback_of, id) LIMIT 1)`),
 		dbTime(at), dbTime(at), r.TenantID, r.ConversationID)
 	return db.Translate(err)

@@ -94,15 +94,23 @@ func (s *Store) ContactMergeCandidates(ctx context.Context, tenantID, contactID 
 		Reason    string `db:"reason"`
 		Value     string `db:"value"`
 	}
+	// The contact's own values first (IN subqueries), then the identities
+	// holding them by equality on the union / phone indexes: written as a
+	// join, SQLite walked the tenant's whole identities table in the outer
+	// loop; with an IS NOT NULL term it ranges over every non-null value.
 	if err := s.sel(ctx, &matches, `SELECT b.contact_id AS contact_id, 'union_id' AS reason, b.union_id AS value
-			FROM identities a JOIN identities b ON b.tenant_id = a.tenant_id AND b.union_id = a.union_id
-			WHERE a.tenant_id = ? AND a.contact_id = ? AND a.union_id IS NOT NULL AND b.contact_id <> a.contact_id
+			FROM identities b
+			WHERE b.tenant_id = ? AND b.contact_id <> ?
+				AND b.union_id IN (SELECT union_id FROM identities
+					WHERE tenant_id = ? AND contact_id = ? AND union_id IS NOT NULL)
 		UNION
 		SELECT b.contact_id AS contact_id, 'phone' AS reason, b.phone AS value
-			FROM identities a JOIN identities b ON b.tenant_id = a.tenant_id AND b.phone = a.phone
-			WHERE a.tenant_id = ? AND a.contact_id = ? AND a.phone IS NOT NULL AND a.phone_verified
-				AND b.phone_verified AND b.contact_id <> a.contact_id
-		ORDER BY contact_id, reason, value`, tenantID, contactID, tenantID, contactID); err != nil {
+			FROM identities b
+			WHERE b.tenant_id = ? AND b.phone_verified AND b.contact_id <> ?
+				AND b.phone IN (SELECT phone FROM identities
+					WHERE tenant_id = ? AND contact_id = ? AND phone IS NOT NULL AND phone_verified)
+		ORDER BY contact_id, reason, value`,
+		tenantID, contactID, tenantID, contactID, tenantID, contactID, tenantID, contactID); err != nil {
 		return nil, errs.Wrap(op, err)
 	}
 	byContact := map[string][]session.MergeMatch{}

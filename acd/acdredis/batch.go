@@ -9,15 +9,16 @@ import (
 )
 
 // batcher sends the operations that arrive while earlier ones are in
-// flight together. Operations of one tenant go in one script call
-// (lua/dispatch.lua runs them in order, each atomic, since a script runs
-// atomically as a whole), up to maxOpsPerScript of them, which shares the
-// fixed cost of a call; the calls of a round go out as one pipeline, which
-// shares the round trip and the system calls on both sides. A call waits
-// for its own reply even when its caller's context ends, because an
-// operation that ran may have made assignments the caller must deliver.
+// flight together. Operations of one tenant go in one call of the routing
+// program (lua/dispatch.lua runs them in order, each atomic, since a call
+// runs atomically as a whole), up to maxOpsPerScript of them, which shares
+// the fixed cost of a call and what the operations read; the calls of a
+// round go out as one pipeline, which shares the round trip and the system
+// calls on both sides. A call waits for its own reply even when its
+// caller's context ends, because an operation that ran may have made
+// assignments the caller must deliver.
 type batcher struct {
-	c    redis.UniversalClient
+	r    *router
 	in   chan *call
 	stop chan struct{}
 	// stopped is closed once every loop has returned; a call no loop took
@@ -48,8 +49,8 @@ const maxOpsPerScript = 32
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
-func newBatcher(c redis.UniversalClient, conns int) *batcher {
-	b := &batcher{c: c, in: make(chan *call, maxBatch*conns), stop: make(chan struct{}), stopped: make(chan struct{})}
+func newBatcher(r *router, conns int) *batcher {
+	b := &batcher{r: r, in: make(chan *call, maxBatch*conns), stop: make(chan struct{}), stopped: make(chan struct{})}
 	for range conns {
 		b.wg.Add(1)
 		go b.loop()
@@ -106,7 +107,7 @@ func (b *batcher) loop() {
 				break drain
 			}
 		}
-		// One script call per tenant and maxOpsPerScript operations, in
+		// One program call per tenant and maxOpsPerScript operations, in
 		// arrival order.
 		chunks = chunks[:0]
 		clear(open)
@@ -121,29 +122,29 @@ func (b *batcher) loop() {
 		}
 		if len(chunks) == 1 {
 			keys, argv := dispatchArgs(chunks[0])
-			res, err := scriptRoute.Run(ctx, b.c, keys, argv...).Result()
+			res, err := b.r.run(ctx, keys, argv)
 			b.deliver(chunks[0], res, err)
 			continue
 		}
-		pipe := b.c.Pipeline()
+		pipe := b.r.c.Pipeline()
 		cmds = cmds[:0]
 		for _, ch := range chunks {
 			keys, argv := dispatchArgs(ch)
-			cmds = append(cmds, scriptRoute.EvalSha(ctx, pipe, keys, argv...))
+			cmds = append(cmds, b.r.cmd(ctx, pipe, keys, argv))
 		}
 		_, _ = pipe.Exec(ctx) // errors are per command
 		for i, ch := range chunks {
 			res, err := cmds[i].Result()
-			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err != nil {
 				keys, argv := dispatchArgs(ch)
-				res, err = scriptRoute.Run(ctx, b.c, keys, argv...).Result()
+				res, err = b.r.recover(ctx, keys, argv, res, err)
 			}
 			b.deliver(ch, res, err)
 		}
 	}
 }
 
-// deliver hands each call of a script call its reply and wakes its caller.
+// deliver hands each call of a program call its reply and wakes its caller.
 func (b *batcher) deliver(calls []*call, res any, err error) {
 	split(calls, res, err)
 	for _, c := range calls {
@@ -160,8 +161,8 @@ func (b *batcher) close() {
 	})
 }
 
-// dispatchArgs builds the KEYS and ARGV of one scriptRoute call running
-// calls, which all belong to one tenant (lua/dispatch.lua).
+// dispatchArgs builds the KEYS and ARGV of one program call running calls,
+// which all belong to one tenant (lua/dispatch.lua).
 func dispatchArgs(calls []*call) ([]string, []any) {
 	n := 1
 	for _, c := range calls {
@@ -176,8 +177,8 @@ func dispatchArgs(calls []*call) ([]string, []any) {
 	return []string{builtKey(calls[0].prefix)}, argv
 }
 
-// split gives each call its part of a scriptRoute reply, or the error of
-// the whole script call.
+// split gives each call its part of a program call's reply, or the error
+// of the whole program call.
 func split(calls []*call, res any, err error) {
 	arr, ok := res.([]any)
 	if err == nil && (!ok || len(arr) != len(calls)) {

@@ -2,10 +2,12 @@
 // waiting sessions per skill group, agents' capacity, load and skills, and
 // which agents are available in each group under the group's strategy.
 // Every change that must not race (enqueue, match, release, claim) is one
-// Lua script that also does the matching it triggers, so an event costs one
-// round trip and any number of nodes can route the same tenant at once
-// without giving a session or a unit of capacity twice. The same scripts
-// run on a real Redis and on the embedded miniredis.
+// Lua operation that also does the matching it triggers, so an event costs
+// one round trip and any number of nodes can route the same tenant at once
+// without giving a session or a unit of capacity twice. The operations
+// make one Lua program, run as a Redis function library where the server
+// has functions and as a script elsewhere (scripts.go, router.go); the
+// same program runs on a real Redis and on the embedded miniredis.
 package acdredis
 
 import (
@@ -44,6 +46,7 @@ var DefaultOptions = Options{PipelineConns: 4, MatchLimit: 16}
 // state only through Redis.
 type Queue struct {
 	c *rdb.Client
+	r *router
 	// Clock stamps enqueue times left zero, idle-since times, script "now"
 	// and Waited; tests swap in a clock.Fake. Set it before use.
 	Clock clock.Clock
@@ -59,9 +62,9 @@ func NewWithOptions(c *rdb.Client, opts Options) *Queue {
 	if opts.MatchLimit <= 0 {
 		opts.MatchLimit = 16
 	}
-	q := &Queue{c: c, Clock: clock.Real{}, opts: opts}
+	q := &Queue{c: c, r: &router{c: c.UniversalClient}, Clock: clock.Real{}, opts: opts}
 	if opts.PipelineConns > 0 {
-		q.b = newBatcher(c, opts.PipelineConns)
+		q.b = newBatcher(q.r, opts.PipelineConns)
 	}
 	return q
 }
@@ -74,7 +77,7 @@ func (q *Queue) Close() {
 }
 
 // run runs one routing operation (scripts.go) for a tenant at now and
-// returns its reply; batched, it shares a script call with others.
+// returns its reply; batched, it shares a program call with others.
 func (q *Queue) run(ctx context.Context, o operation, tenantID string, now time.Time, args ...any) (any, error) {
 	p := q.tenantPrefix(tenantID)
 	if q.b != nil {
@@ -82,7 +85,7 @@ func (q *Queue) run(ctx context.Context, o operation, tenantID string, now time.
 	}
 	c := []*call{{prefix: p, op: o, now: now.UnixMicro(), args: args}}
 	keys, argv := dispatchArgs(c)
-	res, err := scriptRoute.Run(ctx, q.c, keys, argv...).Result()
+	res, err := q.r.run(ctx, keys, argv)
 	split(c, res, err)
 	return c[0].res, c[0].err
 }

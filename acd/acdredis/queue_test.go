@@ -3,6 +3,7 @@ package acdredis_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +19,10 @@ import (
 	"github.com/switchboard-acd/switchboard/internal/testenv"
 )
 
-// modes are the two ways a Queue talks to Redis: script calls batched into
-// pipelines (the default) and one round trip per call.
+// modes are the ways a Queue talks to Redis: program calls batched into
+// pipelines (the default) and one round trip per call; and, batched, with
+// the program run as a script where the server would take it as a
+// function library (the real Redis; the embedded one has scripts only).
 var modes = []struct {
 	name string
 	new  func(c *rdb.Client) *acdredis.Queue
@@ -28,11 +31,28 @@ var modes = []struct {
 	{"unbatched", func(c *rdb.Client) *acdredis.Queue {
 		return acdredis.NewWithOptions(c, acdredis.Options{PipelineConns: 0})
 	}},
+	{"scripts", func(c *rdb.Client) *acdredis.Queue {
+		q := acdredis.New(c)
+		acdredis.ForceScripts(q)
+		return q
+	}},
+}
+
+// modesFor lists the modes worth running on a kind of Redis: on the
+// embedded one, "scripts" is "batched" again.
+func modesFor(kind string) []string {
+	if kind == "embedded" {
+		return []string{"batched", "unbatched"}
+	}
+	return []string{"batched", "unbatched", "scripts"}
 }
 
 func TestConformance(t *testing.T) {
 	for _, kind := range testenv.RedisKinds {
 		for _, mode := range modes {
+			if !slices.Contains(modesFor(kind), mode.name) {
+				continue
+			}
 			t.Run(kind+"/"+mode.name, func(t *testing.T) {
 				acdtest.Run(t, func(t *testing.T, clk clock.Clock) acd.Queue {
 					q := mode.new(testenv.Redis(t, kind))
@@ -50,6 +70,9 @@ func TestConformance(t *testing.T) {
 func forEachKind(t *testing.T, fn func(t *testing.T, q *acdredis.Queue, clk *clock.Fake)) {
 	for _, kind := range testenv.RedisKinds {
 		for _, mode := range modes {
+			if !slices.Contains(modesFor(kind), mode.name) {
+				continue
+			}
 			t.Run(kind+"/"+mode.name, func(t *testing.T) {
 				t.Parallel()
 				q := mode.new(testenv.Redis(t, kind))
@@ -315,6 +338,9 @@ func TestClose(t *testing.T) {
 func BenchmarkMatchGroup(b *testing.B) {
 	for _, kind := range testenv.RedisKinds {
 		for _, mode := range modes {
+			if !slices.Contains(modesFor(kind), mode.name) {
+				continue
+			}
 			b.Run(kind+"/"+mode.name, func(b *testing.B) {
 				ctx := b.Context()
 				q := mode.new(testenv.Redis(b, kind))

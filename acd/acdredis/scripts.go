@@ -1,7 +1,9 @@
 package acdredis
 
 import (
+	"crypto/sha1"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -9,14 +11,21 @@ import (
 )
 
 // One Lua file per operation, each opening with its ARGV/Returns contract.
-// They are run through one script, scriptRoute: lua/lib.lua (the shared
+// They make one Lua program, routeProgram: lua/lib.lua (the shared
 // matching code and the key layout), then every operation as a function of
-// its own ARGV, then lua/dispatch.lua, which runs a list of operations of
-// one tenant in order. One script for all lets the batcher send many
-// operations in one call (batch.go), and the fixed cost of a script call
-// (setting up the call, defining lib's functions) is then paid once for
-// all of them. redis.Script runs EVALSHA and falls back to EVAL once per
-// server, so the source crosses the wire only on first use.
+// its own ARGV, then route(KEYS, ARGV) with lua/dispatch.lua as its body,
+// which runs a list of operations of one tenant in order. One program for
+// all lets the batcher send many operations in one call (batch.go), which
+// pays the fixed cost of a call once for all of them.
+//
+// The program reaches Redis in two forms (router.go): as a function
+// library (routeLibrary, Redis 7.0 and later), loaded once per server and
+// called with FCALL, so a call runs route alone; and as a script
+// (scriptRoute, for servers without functions, such as the embedded
+// miniredis), where every call runs the whole program first (defining
+// lib's functions: on Redis 7.0, some 100,000 instructions, as much as
+// two matches), then route. redis.Script runs EVALSHA and falls back to
+// EVAL once per server, so the source crosses the wire only on first use.
 var (
 	//go:embed lua/lib.lua
 	libLua string
@@ -64,26 +73,67 @@ const (
 	opStats         operation = "stats"
 )
 
-var scriptRoute = redis.NewScript(routeSource(map[operation]string{
+// routeOps are the operation files.
+var routeOps = map[operation]string{
 	opConfigure: configureLua, opEnqueue: enqueueLua, opRemove: removeLua,
 	opAgentReady: agentReadyLua, opAgentNotReady: agentNotReadyLua,
 	opRelease: releaseLua, opClaim: claimLua, opMissed: missedLua,
 	opMatchGroup: matchGroupLua, opMatchAgent: matchAgentLua, opStats: statsLua,
-}))
+}
 
-// routeSource assembles scriptRoute. Package-level var initialisers run in
-// dependency order, so the embedded files are set by the time this runs.
-// The operations are defined in a fixed order so that every node computes
-// the same script (and SHA).
-func routeSource(ops map[operation]string) string {
+// scriptRoute is the program as a script. As a script it defines only
+// the operations the call runs: every call runs the whole program, and
+// creating a function (a closure over lib's locals) is a large part of
+// that.
+var scriptRoute = redis.NewScript(routeSource(routeOps, true) + "return route(KEYS, ARGV)\n")
+
+// routeProgram is the program as a function library defines it: with every
+// operation.
+var routeProgram = routeSource(routeOps, false)
+
+// functionName names the function library and its one function, route.
+// It carries a hash of the program, so that nodes running different
+// versions (during a rolling upgrade) each call their own; a version's
+// library stays loaded after the last node running it is gone (a few
+// tens of kilobytes; FUNCTION DELETE removes it).
+var functionName = "switchboard_route_" + programHash(routeProgram)
+
+// routeLibrary is the program as a function library.
+var routeLibrary = "#!lua name=" + functionName + "\n" + routeProgram +
+	"redis.register_function('" + functionName + "', route)\n"
+
+func programHash(src string) string {
+	sum := sha1.Sum([]byte(src))
+	return hex.EncodeToString(sum[:8])
+}
+
+// routeSource assembles the program; with used, it defines only the
+// operations its ARGV names (dispatch.lua's layout). Package-level var
+// initialisers run in dependency order, so the embedded files are set by
+// the time this runs. The operations are defined in a fixed order so that
+// every node computes the same program (and hash).
+func routeSource(ops map[operation]string, used bool) string {
 	var b strings.Builder
 	b.WriteString(libLua)
 	b.WriteString("\nlocal OPS = {}\n")
+	if used {
+		b.WriteString("local USED = {}\n" +
+			"do\n  local i = 2\n  while i <= #ARGV do\n    USED[ARGV[i]] = true\n" +
+			"    i = i + 3 + (tonumber(ARGV[i + 2]) or 0)\n  end\nend\n")
+	}
 	for _, name := range []operation{opConfigure, opEnqueue, opRemove, opAgentReady, opAgentNotReady,
 		opRelease, opClaim, opMissed, opMatchGroup, opMatchAgent, opStats} {
+		if used {
+			fmt.Fprintf(&b, "if USED[%q] then\n", name)
+		}
 		fmt.Fprintf(&b, "OPS[%q] = function(ARGV)\n%s\nend\n", name, ops[name])
+		if used {
+			b.WriteString("end\n")
+		}
 	}
+	b.WriteString("local function route(KEYS, ARGV)\n")
 	b.WriteString(dispatchLua)
+	b.WriteString("end\n")
 	return b.String()
 }
 
@@ -94,8 +144,8 @@ const (
 	codeFull         = 4
 )
 
-// scriptError is the error that ended one operation of a dispatch (a bug
-// in a script, or a command Redis refused). It is a redis.Error, so
+// scriptError is the error that ended one operation of a call (a bug in
+// the program, or a command Redis refused). It is a redis.Error, so
 // redisErr classes it as internal.
 type scriptError string
 

@@ -898,7 +898,8 @@ func (r *acdRun) snapshot(c *rdb.Client) acdSnapshot {
 			continue
 		}
 		switch name {
-		case "evalsha", "evalsha_ro", "eval", "eval_ro", "info", "ping", "script", "script|load":
+		case "evalsha", "evalsha_ro", "eval", "eval_ro", "info", "ping", "script", "script|load",
+			"fcall", "fcall_ro", "function", "function|load", "function|list", "function|delete":
 			continue
 		}
 		for f := range strings.SplitSeq(v, ",") {

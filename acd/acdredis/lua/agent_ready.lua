@@ -30,7 +30,10 @@ for i = 7, #ARGV, 3 do
   redis.call('HSET', key, 'p:' .. ARGV[i], ARGV[i + 1], 'w:' .. ARGV[i], ARGV[i + 2])
   redis.call('SADD', kq(ARGV[i], 'online'), a)
 end
+AG[a] = nil -- written above
 local st = agent(a)
+st.last = math.floor(idleUs / 1000)
+loadGroups(st.groups)
 for _, g in ipairs(st.groups) do
   place(st, g, 'ready', nil, idleUs)
   widen(kq(g, 'avail'))

@@ -9,10 +9,10 @@ local st = agent(ARGV[3])
 if not st then return 3 end
 local cost = tonumber(ARGV[4])
 if not st.ready or st.load + cost > st.max then return 0 end
-st.load = st.load + cost
-st.last = NOW_MS
-call('HSET', ka(st.id), 'load', int(st.load), 'last', int(NOW_MS))
+assigned(st, cost)
+loadGroups(st.groups)
+local t
 for _, g in ipairs(st.groups) do
-  place(st, g, 'assigned')
+  t = place(st, g, 'assigned', nil, nil, t)
 end
 return 1

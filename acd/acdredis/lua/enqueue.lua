@@ -16,9 +16,14 @@
 --   session was assigned at once or refused.
 local g, sid = ARGV[3], ARGV[4]
 local c = conf(g)
-local wkey = kq(g, 'wait')
-local out = { 1, 0, 0 }
-local n = call('ZCARD', wkey)
+-- Room for one assignment from the start: growing a table costs more.
+local out = { 1, 0, 0, nil, nil, nil, nil, nil }
+-- A line P:route marks empty is not read.
+local wkey, n = nil, 0
+if GW[g] ~= '0' then
+  wkey = kq(g, 'wait')
+  n = call('ZCARD', wkey)
+end
 if n > 0 and call('ZSCORE', wkey, sid) then
   out[1] = 0
 else
@@ -27,28 +32,32 @@ else
     out[3] = n
     return out
   end
-  local rank = tonumber(ARGV[5]) - tonumber(ARGV[6]) * c.step
   local pref, hold = '', 0
   if c.strategy == 'sticky' and ARGV[8] ~= '' then
-    pref, hold = ARGV[8], NOW_MS + c.sticky
+    pref, hold = ARGV[8], nowMs() + c.sticky
   end
-  local it = { raw = ARGV[5], enq = tonumber(ARGV[5]), cost = tonumber(ARGV[7]),
-    pref = pref, hold = hold }
-  local limit = tonumber(ARGV[10])
-  if n == 0 and limit > 0 then
-    -- Nobody waits: the match is for this session alone, so it is tried
-    -- before the session is stored, and one that is assigned never is.
-    local st = candidate(g, c, it)
-    if st then
-      assign(g, sid, it, st, out, false)
-      return out
+  local it = { raw = ARGV[5], enq = nil, cost = num(ARGV[7]), pref = pref, hold = hold }
+  local limit = num(ARGV[10])
+  if n == 0 then
+    setWait(g, '0')
+    if limit > 0 then
+      -- Nobody waits: the match is for this session alone, so it is tried
+      -- before the session is stored, and one that is assigned never is.
+      local st = candidate(g, c, it)
+      if st then
+        assign(g, sid, it, st, out, false)
+        return out
+      end
     end
   end
+  local rank = enqOf(it) - num(ARGV[6]) * c.step
+  wkey = wkey or kq(g, 'wait')
   call('ZADD', wkey, rank, sid)
   call('HSET', kq(g, 'meta'), sid, ARGV[5] .. '|' .. ARGV[7] .. '|' .. pref .. '|' .. hold)
   if pref ~= '' then
     call('ZADD', kown(pref), rank, g .. '\t' .. sid)
   end
+  setWait(g, '1')
   if n == 0 then
     -- The match above found nobody; the line holds only this session.
     out[2], out[3] = 1, 1

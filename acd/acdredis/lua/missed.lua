@@ -14,6 +14,7 @@ local n = redis.call('HINCRBY', ka(st.id), 'missed', 1)
 local limit = tonumber(ARGV[4])
 if limit > 0 and n >= limit then
   redis.call('HSET', ka(st.id), 'ready', '0', 'missed', 0)
+  st.ready = false
   for _, g in ipairs(st.groups) do
     redis.call('ZREM', kq(g, 'avail'), st.id)
   end

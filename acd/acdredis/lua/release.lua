@@ -9,16 +9,27 @@
 --          unknown.
 local st = agent(ARGV[3])
 if not st then return { 3, 0, 0 } end
-local load = st.load - tonumber(ARGV[4])
-if ARGV[5] ~= '' then load = tonumber(ARGV[5]) end
+local repair = ARGV[5] ~= ''
+local before = st.load
+local load = before - num(ARGV[4])
+if repair then load = num(ARGV[5]) end
 if load < 0 then load = 0 end
 call('HSET', ka(st.id), 'load', int(load))
 st.load = load
-for _, g in ipairs(st.groups) do
-  place(st, g, 'released')
+loadGroups(st.groups)
+-- A ready agent who had room is in every avail set of theirs already
+-- (lib.lua), and freeing capacity moves them only where the load is part
+-- of the score.
+local had = st.ready and before < st.max
+local gs = st.groups
+for i = 1, #gs do
+  local g = gs[i]
+  if repair or not had or GC[g].scoring == 'least_busy' then
+    place(st, g, 'released')
+  end
 end
 local out = { 0, 0, 0 }
-if ARGV[5] == '' then
+if not repair then
   matchAgent(st, out)
 end
 return out

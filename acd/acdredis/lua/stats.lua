@@ -6,7 +6,7 @@
 -- Returns per group: waiting, oldest enqueued ms ("" when none), online,
 --   available, assignments in the last five minutes (current included).
 local out = {}
-local minute = math.floor(NOW_MS / 60000)
+local minute = math.floor(nowMs() / 60000)
 for i = 3, #ARGV do
   local g = ARGV[i]
   local oldest = ''

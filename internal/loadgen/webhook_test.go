@@ -55,7 +55,9 @@ func runWebhook(t *testing.T, cfg WebhookConfig) *WebhookResult {
 		t.Errorf("bench %d new + %d dup accepted (%d + %d failed), server stored %d, duplicates %d",
 			ck.NewAccepted, ck.DupAccepted, ck.NewFailed, ck.DupFailed, ck.Stored, ck.Duplicate)
 	}
-	if ck.DupAccepted == 0 || res.Latency.Duplicate.Count == 0 {
+	// Over the whole run (a slow machine may put the few re-posts of a
+	// short run in the warm-up, outside the measured window).
+	if ck.DupAccepted == 0 {
 		t.Errorf("no duplicate was re-posted: %+v", ck)
 	}
 	if res.Window.NewAccepted == 0 || res.Latency.New.Count != int(res.Window.NewAccepted) || res.Latency.New.P50ms <= 0 {
@@ -111,7 +113,7 @@ func TestRunWebhook(t *testing.T) {
 				}
 				// The pacer never runs ahead of the rate; on a loaded
 				// machine it may fall behind, so only a stalled pacer fails.
-				if res.PostsPerSec > 125 || res.PostsPerSec < 20 {
+				if res.PostsPerSec > 125 || res.PostsPerSec < 5 {
 					t.Errorf("%.0f POSTs/s started, want about 100", res.PostsPerSec)
 				}
 			})

@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -91,50 +90,20 @@ type GroupChecker interface {
 // takes any JSON object (web chat has no provider credentials).
 type CredentialValidators map[Type]func(json.RawMessage) error
 
-// Problem is one thing wrong with an account: the field, named from the
-// account down ("settings.rate_per_sec", "credentials.app_secret"), and
-// what is wrong.
-type Problem struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+// Problem is one thing wrong with an account (errs.Problem): the field,
+// named from the account down ("settings.rate_per_sec",
+// "credentials.app_secret"), and what is wrong.
+type Problem = errs.Problem
 
 // ProblemsKey is the errs.Error detail that lists every Problem of an
 // invalid account.
-const ProblemsKey = "problems"
+const ProblemsKey = errs.ProblemsKey
 
-type problems []Problem
-
-func (p *problems) add(field, format string, args ...any) {
-	*p = append(*p, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-// err is nil without problems, else errs.Invalid whose message names the
-// first problem and whose details list them all.
-func (p problems) err(op string) error {
-	if len(p) == 0 {
-		return nil
-	}
-	msg := p[0].Field + ": " + p[0].Message
-	if n := len(p) - 1; n == 1 {
-		msg += " (and 1 more problem)"
-	} else if n > 1 {
-		msg += fmt.Sprintf(" (and %d more problems)", n)
-	}
-	return errs.E(op, errs.Invalid, "%s", msg).With(ProblemsKey, []Problem(p))
-}
+type problems = errs.Problems
 
 // ProblemsOf returns the problems an Invalid error of the account service
 // lists; for any other error one problem with its message.
-func ProblemsOf(err error) []Problem {
-	if err == nil {
-		return nil
-	}
-	if ps, ok := errs.DetailsOf(err)[ProblemsKey].([]Problem); ok {
-		return ps
-	}
-	return []Problem{{Message: errs.MessageOf(err)}}
-}
+func ProblemsOf(err error) []Problem { return errs.ProblemsOf(err) }
 
 // NewAccount is what an administrator gives to create an account. Empty
 // PublicKey and Secret are generated; a nil Enabled is true; a zero
@@ -267,7 +236,7 @@ func (s *AccountService) Update(ctx context.Context, tenantID, id string, versio
 	var merged problems
 	if p.Settings != nil {
 		if a.Settings, err = mergeSettings(a.Settings, *p.Settings); err != nil {
-			merged.add("settings", "%s", errs.MessageOf(err))
+			merged.Add("settings", "%s", errs.MessageOf(err))
 		}
 	}
 	if p.SessionCost != nil {
@@ -283,7 +252,7 @@ func (s *AccountService) Update(ctx context.Context, tenantID, id string, versio
 		if err != nil {
 			merged = append(merged, ProblemsOf(err)...)
 		}
-		return Account{}, merged.err(op)
+		return Account{}, merged.Err(op)
 	}
 	now := s.clock.Now().UTC()
 	a.UpdatedAt = &now
@@ -351,18 +320,18 @@ func (s *AccountService) Validate(ctx context.Context, a Account) error {
 func (s *AccountService) check(ctx context.Context, op string, a Account) (Account, error) {
 	var p problems
 	if a.TenantID == "" {
-		p.add("tenant_id", "must not be empty")
+		p.Add("tenant_id", "must not be empty")
 	}
 	checkName(&p, a.Name)
 	if !a.Type.Valid() {
-		p.add("type", "must be one of %s", typeList())
+		p.Add("type", "must be one of %s", typeList())
 	}
 	checkPublicKey(&p, a.PublicKey)
 	if len(a.Secret) > MaxSecretLen {
-		p.add("secret", "must be at most %d bytes", MaxSecretLen)
+		p.Add("secret", "must be at most %d bytes", MaxSecretLen)
 	}
 	if err := ValidateSessionCost(a.SessionCost); err != nil {
-		p.add("session_cost", "must be between %d and %d", MinSessionCost, MaxSessionCost)
+		p.Add("session_cost", "must be between %d and %d", MinSessionCost, MaxSessionCost)
 	}
 	if a.DefaultGroupID != "" && s.groups != nil {
 		ok, err := s.groups.GroupExists(ctx, a.TenantID, a.DefaultGroupID)
@@ -370,7 +339,7 @@ func (s *AccountService) check(ctx context.Context, op string, a Account) (Accou
 			return Account{}, errs.Wrap(op, err)
 		}
 		if !ok {
-			p.add("default_group_id", "no skill group %q", a.DefaultGroupID)
+			p.Add("default_group_id", "no skill group %q", a.DefaultGroupID)
 		}
 	}
 	settings, st, sp := normaliseSettings(a.Settings)
@@ -382,19 +351,19 @@ func (s *AccountService) check(ctx context.Context, op string, a Account) (Accou
 		}
 	}
 	a.Credentials = s.checkCredentials(&p, a)
-	return a, p.err(op)
+	return a, p.Err(op)
 }
 
 func checkName(p *problems, name string) {
 	switch n := utf8.RuneCountInString(name); {
 	case name == "":
-		p.add("name", "must not be empty")
+		p.Add("name", "must not be empty")
 	case n > MaxAccountNameLen:
-		p.add("name", "must be at most %d characters", MaxAccountNameLen)
+		p.Add("name", "must be at most %d characters", MaxAccountNameLen)
 	case !utf8.ValidString(name):
-		p.add("name", "must be UTF-8")
+		p.Add("name", "must be UTF-8")
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		p.add("name", "must not contain control characters")
+		p.Add("name", "must not contain control characters")
 	}
 }
 
@@ -402,12 +371,12 @@ func checkName(p *problems, name string) {
 // URL-safe without escaping.
 func checkPublicKey(p *problems, key string) {
 	if len(key) < MinPublicKeyLen || len(key) > MaxPublicKeyLen {
-		p.add("public_key", "must be %d to %d characters", MinPublicKeyLen, MaxPublicKeyLen)
+		p.Add("public_key", "must be %d to %d characters", MinPublicKeyLen, MaxPublicKeyLen)
 		return
 	}
 	for _, r := range key {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			p.add("public_key", "may hold only A-Z a-z 0-9 - _")
+			p.Add("public_key", "may hold only A-Z a-z 0-9 - _")
 			return
 		}
 	}
@@ -417,23 +386,23 @@ func checkPublicKey(p *problems, key string) {
 // entry group and the fallback account.
 func (s *AccountService) checkSettings(ctx context.Context, p *problems, a Account, st AccountSettings) error {
 	if st.Entry == EntryGroup && a.DefaultGroupID == "" {
-		p.add("settings.entry", "%q needs default_group_id", EntryGroup)
+		p.Add("settings.entry", "%q needs default_group_id", EntryGroup)
 	}
 	if st.FallbackAccountID == "" {
 		return nil
 	}
 	if st.FallbackAccountID == a.ID {
-		p.add("settings.fallback_account_id", "must be another account")
+		p.Add("settings.fallback_account_id", "must be another account")
 		return nil
 	}
 	fb, err := s.store.AccountGet(ctx, a.TenantID, st.FallbackAccountID)
 	switch {
 	case errs.Is(err, errs.NotFound):
-		p.add("settings.fallback_account_id", "no channel account %q", st.FallbackAccountID)
+		p.Add("settings.fallback_account_id", "no channel account %q", st.FallbackAccountID)
 	case err != nil:
 		return err
 	case fb.Type != SMS:
-		p.add("settings.fallback_account_id", "must be an %s account, %q is %s", SMS, st.FallbackAccountID, fb.Type)
+		p.Add("settings.fallback_account_id", "must be an %s account, %q is %s", SMS, st.FallbackAccountID, fb.Type)
 	}
 	return nil
 }
@@ -449,12 +418,12 @@ func (s *AccountService) checkCredentials(p *problems, a Account) json.RawMessag
 	}
 	if c != nil {
 		if len(c) > MaxCredentialsBytes {
-			p.add("credentials", "must be at most %d bytes", MaxCredentialsBytes)
+			p.Add("credentials", "must be at most %d bytes", MaxCredentialsBytes)
 			return c
 		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(c, &obj); err != nil || obj == nil {
-			p.add("credentials", "must be a JSON object")
+			p.Add("credentials", "must be a JSON object")
 			return c
 		}
 		var b bytes.Buffer
@@ -479,7 +448,7 @@ func (s *AccountService) checkCredentials(p *problems, a Account) json.RawMessag
 		if c == nil {
 			msg = "required while the account is enabled: " + msg
 		}
-		p.add(field, "%s", msg)
+		p.Add(field, "%s", msg)
 	}
 	return c
 }
@@ -498,7 +467,7 @@ var settingsKeys = []string{"rate_per_sec", "burst", "fallback_account_id", "hou
 // account's Settings (empty: all defaults). Provider keys are ignored.
 func ParseAccountSettings(raw json.RawMessage) (AccountSettings, error) {
 	_, st, p := normaliseSettings(raw)
-	return st, p.err("channels.ParseAccountSettings")
+	return st, p.Err("channels.ParseAccountSettings")
 }
 
 // normaliseSettings checks a settings object field by field and returns
@@ -511,12 +480,12 @@ func normaliseSettings(raw json.RawMessage) (json.RawMessage, AccountSettings, p
 		return json.RawMessage(`{}`), st, nil
 	}
 	if len(raw) > MaxSettingsBytes {
-		p.add("settings", "must be at most %d bytes", MaxSettingsBytes)
+		p.Add("settings", "must be at most %d bytes", MaxSettingsBytes)
 		return raw, st, p
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		p.add("settings", "must be a JSON object")
+		p.Add("settings", "must be a JSON object")
 		return raw, st, p
 	}
 	for _, k := range settingsKeys {
@@ -529,25 +498,25 @@ func normaliseSettings(raw json.RawMessage) (json.RawMessage, AccountSettings, p
 		switch k {
 		case "rate_per_sec":
 			if json.Unmarshal(v, &st.RatePerSec) != nil {
-				p.add(field, "must be a number")
+				p.Add(field, "must be a number")
 			} else if st.RatePerSec < 0 || st.RatePerSec > MaxRatePerSec {
-				p.add(field, "must be > 0 and <= %d (0 or absent: the channel's default)", MaxRatePerSec)
+				p.Add(field, "must be > 0 and <= %d (0 or absent: the channel's default)", MaxRatePerSec)
 			}
 		case "burst":
 			if json.Unmarshal(v, &st.Burst) != nil {
-				p.add(field, "must be an integer")
+				p.Add(field, "must be an integer")
 			} else if st.Burst < 0 || st.Burst > MaxBurst {
-				p.add(field, "must be between 1 and %d (0 or absent: the default)", MaxBurst)
+				p.Add(field, "must be between 1 and %d (0 or absent: the default)", MaxBurst)
 			}
 		case "fallback_account_id":
 			if json.Unmarshal(v, &st.FallbackAccountID) != nil {
-				p.add(field, "must be a string")
+				p.Add(field, "must be a string")
 			}
 		case "entry":
 			if json.Unmarshal(v, &st.Entry) != nil {
-				p.add(field, "must be a string")
+				p.Add(field, "must be a string")
 			} else if st.Entry != "" && st.Entry != EntryBot && st.Entry != EntryGroup {
-				p.add(field, "must be %q or %q", EntryBot, EntryGroup)
+				p.Add(field, "must be %q or %q", EntryBot, EntryGroup)
 			}
 		case "hours":
 			text := string(v)
@@ -559,7 +528,7 @@ func normaliseSettings(raw json.RawMessage) (json.RawMessage, AccountSettings, p
 			if err != nil {
 				msg := errs.MessageOf(err)
 				msg = strings.TrimPrefix(strings.TrimPrefix(msg, "hours: "), "hours.")
-				p.add(field, "%s", msg)
+				p.Add(field, "%s", msg)
 				continue
 			}
 			if h == nil {
@@ -576,7 +545,7 @@ func normaliseSettings(raw json.RawMessage) (json.RawMessage, AccountSettings, p
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {
-		p.add("settings", "%v", err)
+		p.Add("settings", "%v", err)
 		return raw, st, p
 	}
 	return out, st, nil

@@ -261,19 +261,19 @@ func (s *Service) Promote(ctx context.Context, tenantID, actor string, p Promoti
 	var ps problems
 	switch {
 	case len(p.GroupIDs) == 0:
-		ps.add("group_ids", "at least one miss group is required")
+		ps.Add("group_ids", "at least one miss group is required")
 	case len(p.GroupIDs) > MaxPromoteGroups:
-		ps.add("group_ids", "more than %d miss groups", MaxPromoteGroups)
+		ps.Add("group_ids", "more than %d miss groups", MaxPromoteGroups)
 	}
 	if p.EntryID != "" {
 		if p.Question != "" || p.Answer.Text != "" || len(p.Answer.Choices) > 0 {
-			ps.add("entry_id", "give entry_id to add variants to an entry, or question and answer for a new one, not both")
+			ps.Add("entry_id", "give entry_id to add variants to an entry, or question and answer for a new one, not both")
 		}
 		if p.EntryVersion < 0 {
-			ps.add("entry_version", "must not be negative")
+			ps.Add("entry_version", "must not be negative")
 		}
 	}
-	if err := ps.err(op); err != nil {
+	if err := ps.Err(op); err != nil {
 		return Entry{}, false, err
 	}
 	create := p.EntryID == ""

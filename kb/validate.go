@@ -40,50 +40,18 @@ const (
 	MaxMaxMisses = 100
 )
 
-// Problem is one thing wrong with an input: the field, named from the
-// object down ("variants[3]", "answer.choices[0].label"), and what is wrong.
-type Problem struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// problemsKey is the errs.Error detail that lists every Problem.
-const problemsKey = "problems"
+// Problem is one thing wrong with an input (errs.Problem): the field,
+// named from the object down ("variants[3]", "answer.choices[0].label"),
+// and what is wrong.
+type Problem = errs.Problem
 
 // problems collects the Problems of one object.
-type problems []Problem
-
-func (p *problems) add(field, format string, args ...any) {
-	*p = append(*p, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-// err is nil without problems, else errs.Invalid whose message names the
-// first problem and whose details list them all.
-func (p problems) err(op string) error {
-	if len(p) == 0 {
-		return nil
-	}
-	msg := p[0].Field + ": " + p[0].Message
-	if n := len(p) - 1; n == 1 {
-		msg += " (and 1 more problem)"
-	} else if n > 1 {
-		msg += fmt.Sprintf(" (and %d more problems)", n)
-	}
-	return errs.E(op, errs.Invalid, "%s", msg).With(problemsKey, []Problem(p))
-}
+type problems = errs.Problems
 
 // ProblemsOf returns the problems an Invalid error of this package lists;
 // for any other error it returns one problem with the error's message and
 // field "" (the object as a whole).
-func ProblemsOf(err error) []Problem {
-	if err == nil {
-		return nil
-	}
-	if ps, ok := errs.DetailsOf(err)[problemsKey].([]Problem); ok {
-		return ps
-	}
-	return []Problem{{Message: errs.MessageOf(err)}}
-}
+func ProblemsOf(err error) []Problem { return errs.ProblemsOf(err) }
 
 // foldKey is what two texts must share to count as duplicates: case and
 // width folded (NFKC), so "Refund" and "ｒｅｆｕｎｄ" are one variant.
@@ -119,14 +87,14 @@ func checkText(p *problems, field, s string, max int, required bool) {
 	switch {
 	case strings.TrimSpace(s) == "":
 		if required {
-			p.add(field, "must not be empty")
+			p.Add(field, "must not be empty")
 		}
 	case len(s) > max:
-		p.add(field, "longer than %d bytes", max)
+		p.Add(field, "longer than %d bytes", max)
 	case !utf8.ValidString(s):
-		p.add(field, "must be valid UTF-8")
+		p.Add(field, "must be valid UTF-8")
 	case strings.IndexByte(s, 0) >= 0:
-		p.add(field, "must not contain NUL characters")
+		p.Add(field, "must not contain NUL characters")
 	}
 }
 
@@ -147,7 +115,7 @@ func ValidID(id string) bool {
 
 func checkRef(p *problems, field, id string) {
 	if id != "" && !ValidID(id) {
-		p.add(field, "must be 1-%d letters, digits or _-.:", MaxIDLen)
+		p.Add(field, "must be 1-%d letters, digits or _-.:", MaxIDLen)
 	}
 }
 
@@ -179,7 +147,7 @@ func (a Answer) check(p *problems, field string, required bool) {
 		checkText(p, field+".text", a.Text, MaxAnswerLen, false)
 	}
 	if len(a.Choices) > MaxChoices {
-		p.add(field+".choices", "more than %d choices", MaxChoices)
+		p.Add(field+".choices", "more than %d choices", MaxChoices)
 		return
 	}
 	for i, c := range a.Choices {
@@ -204,11 +172,11 @@ func (c Choice) check(p *problems, field string) {
 		n++
 	}
 	if n != 1 {
-		p.add(field, "exactly one of entry_id, text and handoff must be set")
+		p.Add(field, "exactly one of entry_id, text and handoff must be set")
 	}
 	if c.GroupID != "" {
 		if !c.Handoff {
-			p.add(field+".group_id", "only a handoff choice names a group")
+			p.Add(field+".group_id", "only a handoff choice names a group")
 		}
 		checkRef(p, field+".group_id", c.GroupID)
 	}
@@ -216,7 +184,7 @@ func (c Choice) check(p *problems, field string) {
 
 func checkKeywords(p *problems, field string, kws []string) {
 	if len(kws) > MaxKeywords {
-		p.add(field, "more than %d keywords", MaxKeywords)
+		p.Add(field, "more than %d keywords", MaxKeywords)
 		return
 	}
 	for i, k := range kws {
@@ -243,13 +211,13 @@ func (e Entry) Normalize() Entry {
 func (e Entry) Validate() error {
 	var p problems
 	e.check(&p)
-	return p.err("kb.Entry.Validate")
+	return p.Err("kb.Entry.Validate")
 }
 
 func (e Entry) check(p *problems) {
 	checkText(p, "question", e.Question, MaxQuestionLen, true)
 	if len(e.Variants) > MaxVariants {
-		p.add("variants", "more than %d variants", MaxVariants)
+		p.Add("variants", "more than %d variants", MaxVariants)
 	} else {
 		for i, v := range e.Variants {
 			checkText(p, fmt.Sprintf("variants[%d]", i), v, MaxQuestionLen, true)
@@ -259,7 +227,7 @@ func (e Entry) check(p *problems) {
 	checkKeywords(p, "keywords", e.Keywords)
 	checkText(p, "category", e.Category, MaxCategoryLen, false)
 	if !e.Language.Valid() {
-		p.add("language", `must be "" (auto), "en" or "zh"`)
+		p.Add("language", `must be "" (auto), "en" or "zh"`)
 	}
 }
 
@@ -294,32 +262,32 @@ func (r Rule) Validate() error {
 	var p problems
 	checkText(&p, "name", r.Name, MaxRuleNameLen, true)
 	if !r.Kind.Valid() {
-		p.add("kind", "must be exact, contains, regex or menu")
+		p.Add("kind", "must be exact, contains, regex or menu")
 	}
 	switch {
 	case len(r.Keywords) == 0:
-		p.add("keywords", "at least one keyword is required")
+		p.Add("keywords", "at least one keyword is required")
 	case r.Kind == RuleRegex:
 		if len(r.Keywords) != 1 {
-			p.add("keywords", "a regex rule has exactly one pattern")
+			p.Add("keywords", "a regex rule has exactly one pattern")
 		} else if err := CheckRegex(r.Keywords[0]); err != nil {
-			p.add("keywords[0]", "%s", errs.MessageOf(err))
+			p.Add("keywords[0]", "%s", errs.MessageOf(err))
 		}
 	case r.Kind == RuleMenu:
 		if len(r.Keywords) > MaxKeywords {
-			p.add("keywords", "more than %d keywords", MaxKeywords)
+			p.Add("keywords", "more than %d keywords", MaxKeywords)
 			break
 		}
 		for i, k := range r.Keywords {
 			if !menuNumber(k) {
-				p.add(fmt.Sprintf("keywords[%d]", i), "a menu keyword is a number 0-99")
+				p.Add(fmt.Sprintf("keywords[%d]", i), "a menu keyword is a number 0-99")
 			}
 		}
 	default:
 		checkKeywords(&p, "keywords", r.Keywords)
 	}
 	if r.Priority < MinRulePriority || r.Priority > MaxRulePriority {
-		p.add("priority", "must be in [%d, %d]", MinRulePriority, MaxRulePriority)
+		p.Add("priority", "must be in [%d, %d]", MinRulePriority, MaxRulePriority)
 	}
 	actions := 0
 	if r.Answer.Text != "" || len(r.Answer.Choices) > 0 {
@@ -334,15 +302,15 @@ func (r Rule) Validate() error {
 		actions++
 	}
 	if actions != 1 {
-		p.add("answer", "exactly one of answer, entry_id and handoff must be set")
+		p.Add("answer", "exactly one of answer, entry_id and handoff must be set")
 	}
 	if r.GroupID != "" {
 		if !r.Handoff {
-			p.add("group_id", "only a handoff rule names a group")
+			p.Add("group_id", "only a handoff rule names a group")
 		}
 		checkRef(&p, "group_id", r.GroupID)
 	}
-	return p.err("kb.Rule.Validate")
+	return p.Err("kb.Rule.Validate")
 }
 
 // menuNumber reports whether k is a menu number as stored: 0-99 in ASCII
@@ -439,19 +407,19 @@ func (s Settings) Validate() error {
 	okAnswer := !math.IsNaN(s.AnswerThreshold) && s.AnswerThreshold >= 0 && s.AnswerThreshold <= 1
 	okSuggest := !math.IsNaN(s.SuggestThreshold) && s.SuggestThreshold >= 0 && s.SuggestThreshold <= 1
 	if !okAnswer {
-		p.add("answer_threshold", "must be in [0, 1]")
+		p.Add("answer_threshold", "must be in [0, 1]")
 	}
 	if !okSuggest {
-		p.add("suggest_threshold", "must be in [0, 1]")
+		p.Add("suggest_threshold", "must be in [0, 1]")
 	}
 	if okAnswer && okSuggest && s.SuggestThreshold > s.AnswerThreshold {
-		p.add("suggest_threshold", "must not be above answer_threshold")
+		p.Add("suggest_threshold", "must not be above answer_threshold")
 	}
 	checkKeywords(&p, "handoff_words", s.HandoffWords)
 	if s.MaxMisses < 0 || s.MaxMisses > MaxMaxMisses {
-		p.add("max_misses", "must be in [0, %d]", MaxMaxMisses)
+		p.Add("max_misses", "must be in [0, %d]", MaxMaxMisses)
 	}
 	checkText(&p, "greeting", s.Greeting, MaxAnswerLen, false)
 	checkText(&p, "fallback_text", s.FallbackText, MaxAnswerLen, true)
-	return p.err("kb.Settings.Validate")
+	return p.Err("kb.Settings.Validate")
 }

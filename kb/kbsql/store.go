@@ -222,5 +222,5 @@ func requireIDs(op, tenantID, id string) error {
 	if len(p) == 0 {
 		return nil
 	}
-	return errs.E(op, errs.Invalid, "%s: %s", p[0].Field, p[0].Message).With("problems", p)
+	return errs.E(op, errs.Invalid, "%s: %s", p[0].Field, p[0].Message).With(errs.ProblemsKey, p)
 }

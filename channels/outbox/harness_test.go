@@ -281,6 +281,13 @@ func (s *sink) sentCount() int {
 	return n
 }
 
+// distinctSent counts the messages sent at least once.
+func (s *sink) distinctSent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sent)
+}
+
 func (s *sink) failures() []failedCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()

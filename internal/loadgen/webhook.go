@@ -367,6 +367,9 @@ type whWindow struct {
 type whWorker struct {
 	rng  *mrand.Rand
 	ring []whPost
+	// dupCredit accumulates DupRatio per POST; a re-post spends 1, so a
+	// worker's share of re-posts is DupRatio however short the run.
+	dupCredit float64
 
 	newOK, newBad, dupOK, dupBad int64 // whole run
 	firstFail                    string
@@ -634,10 +637,14 @@ func (r *whRun) post(ctx context.Context, p whPost) (int, string, error) {
 }
 
 // one makes a worker post one notification — a re-post of one it had
-// accepted with probability DupRatio, else a new one — and records the
-// outcome. sched is the POST's slot in the open loop's schedule.
+// accepted for a DupRatio share of its POSTs, else a new one — and records
+// the outcome. sched is the POST's slot in the open loop's schedule.
 func (r *whRun) one(ctx context.Context, w *whWorker, sched time.Time) {
-	dup := len(w.ring) > 0 && w.rng.Float64() < r.cfg.DupRatio
+	w.dupCredit += r.cfg.DupRatio
+	dup := len(w.ring) > 0 && w.dupCredit >= 1
+	if dup {
+		w.dupCredit--
+	}
 	var p whPost
 	if dup {
 		p = w.ring[w.rng.IntN(len(w.ring))]

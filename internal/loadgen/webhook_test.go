@@ -29,7 +29,7 @@ func webhookTestConfig(t *testing.T, n *apptest.Node) WebhookConfig {
 	cfg.URL, cfg.AdminPassword = n.URL, apptest.Password
 	cfg.Customers, cfg.Accounts, cfg.Concurrency = 40, 2, 8
 	cfg.Warmup, cfg.Duration, cfg.Drain = 200*time.Millisecond, time.Second, 20*time.Second
-	cfg.DupRatio = 0.1
+	cfg.DupRatio = 0.5 // every second POST of a worker: re-posts even in a short, slow run
 	cfg.Progress = testWriter{t}
 	return cfg
 }

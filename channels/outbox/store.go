@@ -143,7 +143,8 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		}
 		// Park the followers, one statement per tenant: an IN list of
 		// conversations is an index lookup for any planner, whatever the
-		// statistics say.
+		// statistics say (with the partial index's condition stated, see
+		// park).
 		convs := map[string][]any{}
 		for _, r := range rows {
 			convs[r.TenantID] = append(convs[r.TenantID], r.ConversationID)
@@ -152,7 +153,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			args := append([]any{until, tenantID}, cs...)
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
 				WHERE tenant_id = ? AND conversation_id IN (?`+strings.Repeat(", ?", len(cs)-1)+`)
-					AND state = 'pending' AND next_at < ?`), append(args, until)...); err != nil {
+					AND state IN `+live+` AND state = 'pending' AND next_at < ?`), append(args, until)...); err != nil {
 				return db.Translate(err)
 			}
 		}

@@ -101,28 +101,18 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		cfg.AdminPassword = os.Getenv("SWITCHBOARD_DEMO_PASSWORD")
 	}
 	cfg.Progress = stderr
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
+	defer stopProfile()
 
 	// The first interrupt stops the load and still cleans up (closes the
 	// sessions, signs the agents out); a second one kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	go func() { <-ctx.Done(); stop() }()
 
-	var (
-		res interface{ WriteText(io.Writer) }
-		err error
-	)
+	var res interface{ WriteText(io.Writer) }
 	if cfg.Idle > 0 {
 		var r *loadgen.IdleResult
 		r, err = loadgen.RunIdle(ctx, cfg)
@@ -218,23 +208,16 @@ func benchACD(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Strategy = acd.Strategy(*strategy)
 	cfg.Progress = stderr
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("bench acd: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench acd: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fmt.Errorf("bench acd: %w", err)
 	}
+	defer stopProfile()
 
 	// The first interrupt ends the load early (assigned sessions are still
 	// released and checked); a second one kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	go func() { <-ctx.Done(); stop() }()
 
 	res, err := loadgen.RunACD(ctx, cfg)
 	if res.Mode != "" {
@@ -327,23 +310,16 @@ func benchWebhook(args []string, stdout, stderr io.Writer) error {
 		cfg.AdminPassword = os.Getenv("SWITCHBOARD_DEMO_PASSWORD")
 	}
 	cfg.Progress = stderr
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("bench webhook: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench webhook: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fmt.Errorf("bench webhook: %w", err)
 	}
+	defer stopProfile()
 
 	// The first interrupt ends the load early (POSTs in flight finish, the
 	// checks and the clean-up still run); a second one kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	go func() { <-ctx.Done(); stop() }()
 
 	res, err := loadgen.RunWebhook(ctx, cfg)
 	if res != nil {
@@ -361,4 +337,30 @@ func benchWebhook(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench webhook: %w", err)
 	}
 	return nil
+}
+
+// startCPUProfile writes the process's CPU profile to path until the
+// returned function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// interruptible is the context of a bench run: the first interrupt ends it
+// (the load stops, checks and clean-up still run); once it has ended, the
+// default signal handling is back, so a second interrupt kills the process.
+func interruptible() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
+	return ctx, stop
 }

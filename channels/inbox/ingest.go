@@ -28,9 +28,11 @@ type Cursors interface {
 	CursorSet(ctx context.Context, tenantID, accountID, cursor string) error
 }
 
-// Accounts finds the account a webhook is addressed to.
+// Accounts finds the account a webhook is addressed to, and the account of
+// an entry taken from the inbound log.
 type Accounts interface {
 	AccountByKey(ctx context.Context, key string) (channels.Account, error)
+	AccountGet(ctx context.Context, tenantID, id string) (channels.Account, error)
 }
 
 // Observer counts what the ingest did, for metrics; nil methods are fine.
@@ -51,30 +53,88 @@ type IngestOptions struct {
 	Redis    *rdb.Client
 	Observer Observer
 	Log      *slog.Logger
+	// InboundLog, if set, is where webhooks' messages are persisted before
+	// the provider is answered; they are taken into their conversations
+	// right after, by a Pipeline tuned by Pipeline (Store and Process are
+	// set here). Without it a webhook is answered once every message it
+	// carried is stored in its conversation.
+	InboundLog LogStore
+	Pipeline   PipelineOptions
+	// AccountTTL is how long a node keeps an account it looked up for a
+	// webhook (default 2 s; negative: not kept). A change made on another
+	// node (a new app secret, a disabled account) applies to this node's
+	// webhooks within it.
+	AccountTTL time.Duration
+}
+
+// cachedAccount is an account looked up by its webhook key.
+type cachedAccount struct {
+	acct    channels.Account
+	expires time.Time
 }
 
 // Ingest handles provider webhooks: verify, parse, persist, then answer.
 type Ingest struct {
-	o IngestOptions
+	o    IngestOptions
+	pipe *Pipeline // nil without an inbound log
+
+	accounts sync.Map // webhook key → cachedAccount
 
 	wg sync.WaitGroup // background pulls
 }
 
-// NewIngest returns an Ingest.
-func NewIngest(o IngestOptions) *Ingest { return &Ingest{o: o} }
+// NewIngest returns an Ingest; with an inbound log, Start runs its
+// pipeline.
+func NewIngest(o IngestOptions) *Ingest {
+	if o.AccountTTL == 0 {
+		o.AccountTTL = 2 * time.Second
+	}
+	g := &Ingest{o: o}
+	if o.InboundLog != nil {
+		po := o.Pipeline
+		po.Store, po.Process = o.InboundLog, g.process
+		if po.Log == nil {
+			po.Log = o.Log
+		}
+		g.pipe = NewPipeline(po)
+	}
+	return g
+}
+
+// Start runs the inbound pipeline, if there is one.
+func (g *Ingest) Start() {
+	if g.pipe != nil {
+		g.pipe.Start()
+	}
+}
+
+// Stop stops the inbound pipeline (after the HTTP server stopped taking
+// webhooks), handing back what it holds, and waits for background pulls.
+func (g *Ingest) Stop(ctx context.Context) error {
+	var err error
+	if g.pipe != nil {
+		err = g.pipe.Stop(ctx)
+	}
+	g.wg.Wait()
+	return err
+}
+
+// Pipeline is the inbound pipeline, nil without an inbound log.
+func (g *Ingest) Pipeline() *Pipeline { return g.pipe }
 
 // pullLockTTL bounds how long a crashed node's pull lock blocks others.
 const pullLockTTL = time.Minute
 
 // Handle serves one webhook call addressed to the account with public key
-// key. The reply is given only after every message and status the call
-// carried is stored; an error leaves the provider to retry:
+// key. The reply is given only after every message the call carried is
+// durable (in the inbound log, or stored in its conversation without one)
+// and every status is applied; an error leaves the provider to retry:
 // errs.NotFound (no such enabled account), errs.Unauthorized (signature),
 // errs.Forbidden (verify token), errs.Invalid (malformed), errs.Unavailable
 // (storage failed: retry later).
 func (g *Ingest) Handle(ctx context.Context, key string, req channels.WebhookRequest) (channels.WebhookReply, error) {
 	const op = "inbox.Handle"
-	acct, err := g.o.Accounts.AccountByKey(ctx, key)
+	acct, err := g.accountByKey(ctx, key)
 	if err != nil {
 		return channels.WebhookReply{}, errs.Wrap(op, err)
 	}
@@ -90,14 +150,9 @@ func (g *Ingest) Handle(ctx context.Context, key string, req channels.WebhookReq
 		g.observeWebhook(acct.Type, string(errs.CodeOf(err)))
 		return channels.WebhookReply{}, errs.Wrap(op, err)
 	}
-	for _, in := range res.Inbound {
-		if in.AccountID == "" {
-			in.AccountID = acct.ID
-		}
-		if err := g.receive(ctx, acct, in); err != nil {
-			g.observeWebhook(acct.Type, "retry")
-			return channels.WebhookReply{}, errs.Wrap(op, err)
-		}
+	if err := g.accept(ctx, acct, res.Inbound); err != nil {
+		g.observeWebhook(acct.Type, "retry")
+		return channels.WebhookReply{}, errs.Wrap(op, err)
 	}
 	if err := g.applyStatuses(ctx, acct, res.Statuses); err != nil {
 		g.observeWebhook(acct.Type, "retry")
@@ -108,6 +163,83 @@ func (g *Ingest) Handle(ctx context.Context, key string, req channels.WebhookReq
 	}
 	g.observeWebhook(acct.Type, "ok")
 	return res.Reply, nil
+}
+
+// accountByKey finds a webhook's account, keeping it for AccountTTL: every
+// provider call would otherwise cost a query. Unknown keys are not kept
+// (anyone may post any key).
+func (g *Ingest) accountByKey(ctx context.Context, key string) (channels.Account, error) {
+	if g.o.AccountTTL < 0 {
+		return g.o.Accounts.AccountByKey(ctx, key)
+	}
+	now := time.Now()
+	if v, ok := g.accounts.Load(key); ok {
+		if c := v.(cachedAccount); now.Before(c.expires) {
+			return c.acct, nil
+		}
+	}
+	acct, err := g.o.Accounts.AccountByKey(ctx, key)
+	if err == nil {
+		g.accounts.Store(key, cachedAccount{acct: acct, expires: now.Add(g.o.AccountTTL)})
+	}
+	return acct, err
+}
+
+// accept persists a webhook's messages: appended to the inbound log (the
+// pipeline takes them into their conversations), or stored one by one
+// without it.
+func (g *Ingest) accept(ctx context.Context, acct channels.Account, ins []channels.Inbound) error {
+	if g.pipe == nil {
+		for _, in := range ins {
+			if in.AccountID == "" {
+				in.AccountID = acct.ID
+			}
+			if err := g.receive(ctx, acct, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(ins) == 0 {
+		return nil
+	}
+	entries := make([]Entry, len(ins))
+	for i, in := range ins {
+		in.AccountID = acct.ID
+		entries[i] = Entry{TenantID: acct.TenantID, AccountID: acct.ID, DedupeKey: in.ChannelMsgID, Inbound: in}
+	}
+	fresh, err := g.pipe.Append(ctx, acct, entries)
+	if err != nil {
+		return err
+	}
+	for _, ok := range fresh {
+		if !ok {
+			// A provider's retry of a message still in the log.
+			g.observeInbound(acct.Type, "duplicate")
+		}
+	}
+	return nil
+}
+
+// process takes one entry of the inbound log into its conversation
+// (Pipeline's Process): an error is a storage failure, retried later.
+func (g *Ingest) process(ctx context.Context, e Entry) error {
+	var acct channels.Account
+	if e.acct != nil {
+		acct = *e.acct
+	} else {
+		a, err := g.o.Accounts.AccountGet(ctx, e.TenantID, e.AccountID)
+		if errs.Is(err, errs.NotFound) {
+			g.observeInbound(channels.Type(""), "refused")
+			g.o.Log.Warn("inbound message of a deleted account dropped", "account", e.AccountID, "channel_msg_id", e.Inbound.ChannelMsgID)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		acct = a
+	}
+	return g.receive(ctx, acct, e.Inbound)
 }
 
 // applyStatuses records delivery outcomes; a failure to store one is
@@ -172,7 +304,7 @@ func (g *Ingest) PullAsync(acct channels.Account, token string) {
 	}()
 }
 
-// Wait waits for background pulls (shutdown, tests).
+// Wait waits for background pulls (tests).
 func (g *Ingest) Wait() { g.wg.Wait() }
 
 // Pull fetches an account's new messages from its persisted cursor until

@@ -280,6 +280,7 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.channels.worker.Start(tctx); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
+	a.channels.ingest.Start()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.pullLoop(tctx, a.accounts, pullInterval) }()
 	ln, err := net.Listen("tcp", a.Cfg.HTTPAddr)
@@ -345,8 +346,9 @@ func (a *App) stop(ctx context.Context) error {
 		a.stopTimers()
 	}
 	if a.channels != nil {
+		// Inbound first: taking a message in may queue an answer.
+		errsOut = append(errsOut, a.channels.ingest.Stop(ctx))
 		errsOut = append(errsOut, a.channels.worker.Stop(ctx))
-		a.channels.ingest.Wait()
 	}
 	if a.Bus != nil {
 		errsOut = append(errsOut, a.Bus.Stop(ctx))

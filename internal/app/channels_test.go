@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,6 +73,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 			if st, _ := postWebhook(t, n, key, fake.AppSecret(), hello); st != 200 {
 				t.Errorf("retried webhook: %d, want 200", st)
 			}
+			waitInbound(t, n)
 			forged := bytes.Replace(hello, []byte("hello"), []byte("hullo"), 1)
 			if st, _ := postWebhookSigned(t, n, key, whatsapptest.Sign(fake.AppSecret(), hello), forged); st != 401 {
 				t.Errorf("forged webhook: %d, want 401", st)
@@ -82,6 +84,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 			if st, _ := postWebhook(t, n, "no-such-key", fake.AppSecret(), hello); st != 404 {
 				t.Errorf("webhook for an unknown account: %d, want 404", st)
 			}
+			waitInbound(t, n)
 			if got := len(sessionMessages(t, n, sup, sess)); got != count {
 				t.Errorf("messages after retried and forged webhooks = %d, want %d", got, count)
 			}
@@ -150,6 +153,17 @@ func createWhatsAppAccount(t *testing.T, n *apptest.Node, admin string, fake *wh
 		t.Errorf("handshake: %d %q, want 200 1158201444", res.StatusCode, body)
 	}
 	return acct.PublicKey
+}
+
+// waitInbound waits until the node has taken every accepted webhook
+// message into its conversation.
+func waitInbound(t *testing.T, n *apptest.Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := n.App.WaitInbound(ctx); err != nil {
+		t.Fatalf("inbound messages not taken in: %v", err)
+	}
 }
 
 func postWebhook(t *testing.T, n *apptest.Node, key, secret string, body []byte) (int, string) {
@@ -334,6 +348,7 @@ func TestWeComEndToEnd(t *testing.T) {
 				t.Fatalf("callback: %d %s", st, body)
 			}
 			n.App.WaitPulls()
+			waitInbound(t, n)
 			if got := len(sessionMessages(t, n, sup, sess)); got != count {
 				t.Errorf("messages after a repeated callback = %d, want %d", got, count)
 			}

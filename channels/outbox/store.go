@@ -118,13 +118,17 @@ const claimSQL = `UPDATE outbox SET state = 'sending', attempts = attempts + 1,
 // attempt. A row whose lease runs out (its worker died) becomes due again
 // and is claimed by whoever polls next.
 //
-// The later rows of a claimed row's conversation are parked until the
-// lease ends (next_at), and every outcome moves them along (release,
-// park): they cannot go before the claimed row anyway, and parked they stay
-// out of the due range that claims walk, so a long backlog in a few
-// conversations does not make every claim step over it. Parking is only
-// an optimisation: order is kept by the claim's own condition, and a
-// parked row is due again no later than its predecessor.
+// The later rows of a claimed row's conversation are parked until
+// parkHorizon past the lease end (next_at), and the row's final outcome
+// releases the next one (release): they cannot go before the claimed row
+// anyway, and parked they stay out of the due range that claims walk, so a
+// long backlog in a few conversations does not make every claim step over
+// it. Rows parked already are not written again by the next claim of
+// their conversation, so a conversation's backlog costs one write per row
+// per horizon, not one per send. Parking is only an optimisation: order is
+// kept by the claim's own condition, and a parked row whose release never
+// came (its predecessor's outcome was lost) is due again at most
+// parkHorizon after its predecessor was.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Item, error) {
 	const op = "outbox.Store.Claim"
 	if owner == "" || lease <= 0 || limit <= 0 {
@@ -135,6 +139,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		lock = " FOR UPDATE OF o SKIP LOCKED"
 	}
 	until := dbTime(now.Add(lease))
+	parked := until.Add(parkHorizon)
 	var rows []itemRow
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		rows = nil
@@ -150,7 +155,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			convs[r.TenantID] = append(convs[r.TenantID], r.ConversationID)
 		}
 		for tenantID, cs := range convs {
-			args := append([]any{until, tenantID}, cs...)
+			args := append([]any{parked, tenantID}, cs...)
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
 				WHERE tenant_id = ? AND conversation_id IN (?`+strings.Repeat(", ?", len(cs)-1)+`)
 					AND state IN `+live+` AND state = 'pending' AND next_at < ?`), append(args, until)...); err != nil {
@@ -177,8 +182,14 @@ type settled struct {
 
 const settledCols = `tenant_id, conversation_id, COALESCE(fallback_of, id) AS rank`
 
-// park sets the later pending rows of r's conversation due at next, when
-// r goes back to the table until then.
+// parkHorizon is how far past its predecessor's own due time a parked
+// row is set: its predecessor's final outcome releases it before that.
+const parkHorizon = 5 * time.Minute
+
+// park sets the later pending rows of r's conversation that would be due
+// before next due parkHorizon after it, when r goes back to the table until
+// then; r's claim at next leaves them parked, and its final outcome
+// releases the next one. Rows parked later already are not written again.
 //
 // The queries here repeat the partial index's own condition (state IN
 // ('pending', 'sending')) next to state = 'pending': SQLite uses a partial
@@ -187,8 +198,8 @@ const settledCols = `tenant_id, conversation_id, COALESCE(fallback_of, id) AS ra
 func (s *Store) park(ctx context.Context, ex db.Executor, r settled, next time.Time) error {
 	_, err := ex.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
 		WHERE tenant_id = ? AND conversation_id = ? AND state IN ('pending', 'sending') AND state = 'pending'
-			AND COALESCE(fallback_of, id) > ?`),
-		dbTime(next), r.TenantID, r.ConversationID, r.Rank)
+			AND COALESCE(fallback_of, id) > ? AND next_at < ?`),
+		dbTime(next.Add(parkHorizon)), r.TenantID, r.ConversationID, r.Rank, dbTime(next))
 	return db.Translate(err)
 }
 

@@ -1,0 +1,4 @@
+package outbox
+
+// ParkHorizon exposes parkHorizon to the store tests.
+const ParkHorizon = parkHorizon

@@ -179,7 +179,7 @@ func (s *Store) AccountCreate(ctx context.Context, a channels.Account) error {
 func (s *Store) AccountGet(ctx context.Context, tenantID, id string) (channels.Account, error) {
 	const op = "channelsql.AccountGet"
 	var r accountRow
-	err := s.db.GetContext(ctx, &r, s.db.Rebind(`SELECT `+accountCols+` FROM channel_accounts WHERE tenant_id = ? AND id = ?`), tenantID, id)
+	err := s.db.GetStmt(ctx, s.db, &r, s.db.Rebind(`SELECT `+accountCols+` FROM channel_accounts WHERE tenant_id = ? AND id = ?`), tenantID, id)
 	if err != nil {
 		return channels.Account{}, errs.Wrap(op, db.Translate(err))
 	}

@@ -44,6 +44,8 @@ type Executor interface {
 type DB struct {
 	*sqlx.DB
 	Dialect Dialect
+
+	stmts *stmtCache // prepared statements of GetStmt, SelectStmt, ExecStmt
 }
 
 // maxPostgresConns bounds the connections a node opens. More connections do
@@ -70,7 +72,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	}
 	x.SetMaxOpenConns(maxPostgresConns)
 	x.SetMaxIdleConns(maxPostgresConns)
-	return &DB{DB: x, Dialect: Postgres}, nil
+	return &DB{DB: x, Dialect: Postgres, stmts: &stmtCache{}}, nil
 }
 
 // OpenSQLite opens an SQLite file in WAL mode with foreign keys and a busy
@@ -89,7 +91,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// SQLite has one writer; a few connections let readers proceed in WAL.
 	x.SetMaxOpenConns(8)
 	x.SetMaxIdleConns(8)
-	return &DB{DB: x, Dialect: SQLite}, nil
+	return &DB{DB: x, Dialect: SQLite, stmts: &stmtCache{}}, nil
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling

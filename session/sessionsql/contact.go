@@ -406,7 +406,7 @@ func (s *Store) IdentityUpdateFacts(ctx context.Context, tenantID, accountID, ex
 	// Most messages bring nothing new: one read, no write (and no commit
 	// to wait for).
 	var cur identityRow
-	if err := s.getPrepared(ctx, &cur, `SELECT `+identityColumns+` FROM identities
+	if err := s.get(ctx, &cur, `SELECT `+identityColumns+` FROM identities
 		WHERE tenant_id = ? AND account_id = ? AND external_id = ?`, tenantID, accountID, externalID); err != nil {
 		if errs.Is(err, errs.NotFound) {
 			return session.Identity{}, false, errs.E(op, errs.NotFound, "identity %s/%s not found", accountID, externalID)
@@ -420,7 +420,7 @@ func (s *Store) IdentityUpdateFacts(ctx context.Context, tenantID, accountID, ex
 	var err error
 	if s.db.Dialect == db.Postgres {
 		args := append(append([]any{tenantID, accountID, externalID}, factsArgs(f)...), tenantID, accountID, externalID)
-		err = s.getPrepared(ctx, &r, `WITH old AS (
+		err = s.get(ctx, &r, `WITH old AS (
 				SELECT union_id AS o_union, phone AS o_phone, phone_verified AS o_verified FROM identities
 				WHERE tenant_id = ? AND account_id = ? AND external_id = ? FOR UPDATE)
 			UPDATE identities SET `+pgFactsSet+` FROM old

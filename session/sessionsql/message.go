@@ -74,7 +74,7 @@ func (s *Store) messageAppendOpenStatement(ctx context.Context, op string, m ses
 		Seq int64 `db:"seq"`
 		sessionRow
 	}
-	err = s.getPrepared(ctx, &row, `WITH cur AS (
+	err = s.get(ctx, &row, `WITH cur AS (
 			SELECT `+prefixed("s", sessionColumns)+` FROM conversations c
 			-- A primary-key lookup: joined plainly, the planner walks every
 			-- open session of the tenant through sessions_state instead.
@@ -187,7 +187,7 @@ func (s *Store) messageAppendStatement(ctx context.Context, op string, m session
 		m.SenderID, string(m.Type), body, nullString(m.ClientMsgID), nullString(m.ChannelMsgID),
 		string(m.Status), m.Error, m.Pinned, m.CreatedAt}
 	var seq int64
-	err := s.getPrepared(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1,
+	err := s.get(ctx, &seq, `WITH c AS (UPDATE conversations SET last_seq = last_seq + 1,
 				last_contact_at = CASE WHEN ? THEN ?::timestamptz ELSE last_contact_at END
 			WHERE tenant_id = ? AND id = ? RETURNING last_seq)
 		INSERT INTO messages (`+messageColumns+`)

@@ -38,7 +38,7 @@ func (s *Store) SessionInsert(ctx context.Context, se session.Session) error {
 func (s *Store) SessionGet(ctx context.Context, tenantID, id string) (session.Session, error) {
 	const op = "sessionsql.SessionGet"
 	var r sessionRow
-	if err := s.getPrepared(ctx, &r, `SELECT `+sessionColumns+` FROM sessions WHERE tenant_id = ? AND id = ?`, tenantID, id); err != nil {
+	if err := s.get(ctx, &r, `SELECT `+sessionColumns+` FROM sessions WHERE tenant_id = ? AND id = ?`, tenantID, id); err != nil {
 		return session.Session{}, errs.Wrap(op, err)
 	}
 	se, err := r.session()
@@ -87,7 +87,7 @@ func (s *Store) SessionUpdate(ctx context.Context, se session.Session, prevVersi
 // SessionCurrent returns the current session of a conversation in one read.
 func (s *Store) SessionCurrent(ctx context.Context, tenantID, conversationID string) (session.Session, error) {
 	var r sessionRow
-	err := s.getPrepared(ctx, &r, `SELECT `+sessionColumns+` FROM sessions
+	err := s.get(ctx, &r, `SELECT `+sessionColumns+` FROM sessions
 		WHERE tenant_id = ? AND id = (SELECT current_session_id FROM conversations WHERE tenant_id = ? AND id = ?)`,
 		tenantID, tenantID, conversationID)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,36 +26,15 @@ import (
 // Store implements session.Store on a database or, inside InTx, on one
 // transaction of it.
 type Store struct {
-	db    *db.DB
-	ex    db.Executor // d.DB, or the *sqlx.Tx the store is bound to
-	stmts *sync.Map   // query → *sqlx.Stmt for the hot statements; shared
+	db *db.DB
+	ex db.Executor // d.DB, or the *sqlx.Tx the store is bound to
 }
 
 var _ session.Store = (*Store)(nil)
 
 // New returns a Store on d.
 func New(d *db.DB) *Store {
-	return &Store{db: d, ex: d.DB, stmts: &sync.Map{}}
-}
-
-// getPrepared is get for the hot path outside transactions: the statement
-// is prepared once per connection, so PostgreSQL parses and plans it once
-// instead of on every message.
-func (s *Store) getPrepared(ctx context.Context, dest any, query string, args ...any) error {
-	if s.txBound() {
-		return s.get(ctx, dest, query, args...)
-	}
-	v, ok := s.stmts.Load(query)
-	if !ok {
-		st, err := s.db.PreparexContext(ctx, s.q(query))
-		if err != nil {
-			return db.Translate(err)
-		}
-		if v, ok = s.stmts.LoadOrStore(query, st); ok {
-			st.Close()
-		}
-	}
-	return db.Translate(v.(*sqlx.Stmt).GetContext(ctx, dest, args...))
+	return &Store{db: d, ex: d.DB}
 }
 
 // Limits of the list methods.
@@ -81,7 +59,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *Store) error) e
 	}
 	var fnErr error
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		fnErr = fn(&Store{db: s.db, ex: tx, stmts: s.stmts})
+		fnErr = fn(&Store{db: s.db, ex: tx})
 		return fnErr
 	})
 	// Identity, not errors.Is: only BEGIN and COMMIT failures get op.
@@ -99,18 +77,19 @@ func (s *Store) txBound() bool {
 // q rebinds a query written with `?` placeholders for the dialect.
 func (s *Store) q(query string) string { return s.ex.Rebind(query) }
 
-// get, sel and exec run a `?` query, translating driver errors.
+// get, sel and exec run a `?` query as a prepared statement kept for the
+// next call (db.GetStmt), translating driver errors.
 func (s *Store) get(ctx context.Context, dest any, query string, args ...any) error {
-	return db.Translate(s.ex.GetContext(ctx, dest, s.q(query), args...))
+	return db.Translate(s.db.GetStmt(ctx, s.ex, dest, s.q(query), args...))
 }
 
 func (s *Store) sel(ctx context.Context, dest any, query string, args ...any) error {
-	return db.Translate(s.ex.SelectContext(ctx, dest, s.q(query), args...))
+	return db.Translate(s.db.SelectStmt(ctx, s.ex, dest, s.q(query), args...))
 }
 
 // exec runs a statement and returns the number of rows it changed.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := s.ex.ExecContext(ctx, s.q(query), args...)
+	res, err := s.db.ExecStmt(ctx, s.ex, s.q(query), args...)
 	if err != nil {
 		return 0, db.Translate(err)
 	}

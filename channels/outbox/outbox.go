@@ -113,7 +113,10 @@ func (it Item) Lease() Lease { return Lease{ID: it.ID, Owner: it.LeaseOwner, Att
 // stores the message, so that the row exists exactly when the message does.
 // Call it after the message append: that append locks the conversation row
 // until commit, which makes the conversation's outbox ids follow its message
-// order.
+// order. A row queued behind a live row of its conversation starts parked
+// until that row's outcome releases it; ex must be a transaction for that
+// decision to be ordered against the release (outside one, a row queued
+// just as its predecessor is sent may wait for the park horizon).
 //
 // TenantID, AccountID, ConversationID, MessageID, Out.Type and CreatedAt are
 // required (errs.Invalid otherwise). Out.AccountID and Out.MessageID are set
@@ -126,6 +129,26 @@ func Insert(ctx context.Context, ex db.Executor, d db.Dialect, it Item) error {
 	return errs.Wrap("outbox.Insert", err)
 }
 
+// lockConversation takes the transaction-scoped lock that orders parking
+// a new row of a conversation against releasing its next row (PostgreSQL;
+// SQLite runs one writer at a time). d, if set, keeps the statement
+// prepared. Outside a transaction the lock would end with the statement:
+// Insert must run in one (the message's own).
+func lockConversation(ctx context.Context, d *db.DB, ex db.Executor, tenantID, conversationID string) error {
+	if _, ok := ex.(*sqlx.Tx); !ok {
+		return nil
+	}
+	const q = `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`
+	var err error
+	switch {
+	case d != nil && d.Dialect == db.Postgres:
+		_, err = d.ExecStmt(ctx, ex, q, tenantID, conversationID)
+	case d == nil && ex.DriverName() == "postgres":
+		_, err = ex.ExecContext(ctx, q, tenantID, conversationID)
+	}
+	return db.Translate(err)
+}
+
 // insert is Insert returning the new row's id.
 func insert(ctx context.Context, ex db.Executor, d db.Dialect, it Item) (int64, error) {
 	it, payload, err := prepare(it)
@@ -136,14 +159,35 @@ func insert(ctx context.Context, ex db.Executor, d db.Dialect, it Item) (int64, 
 	if it.FallbackOf != 0 {
 		fallback = &it.FallbackOf
 	}
+	// A row queued behind a live row of its conversation is parked at once
+	// (see Store.Claim): that row's final outcome releases it. The
+	// conversation's outbox lock orders this check against the release
+	// (Store.release). An SMS fallback takes its dead row's place and is
+	// due at once.
+	parked := it.NextAt
+	if it.FallbackOf == 0 {
+		parked = it.NextAt.Add(parkHorizon)
+		if err := lockConversation(ctx, nil, ex, it.TenantID, it.ConversationID); err != nil {
+			return 0, err
+		}
+	}
+	ts := "?" // PostgreSQL types a CASE of parameters as text
+	if d == db.Postgres {
+		ts = "?::timestamptz"
+	}
 	var id int64
 	err = ex.QueryRowxContext(ctx, rebind(d, `INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id,
 			payload, state, attempts, next_at, lease_owner, last_code, last_error, fallback_of, queued_at, created_at)
-		VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '', '', '', ?, ?, ?)
+		SELECT ?, ?, ?, ?, ?, 'pending', 0,
+			CASE WHEN EXISTS (SELECT 1 FROM outbox p WHERE p.tenant_id = ? AND p.conversation_id = ?
+				AND p.state IN ('pending', 'sending')) THEN `+ts+` ELSE `+ts+` END,
+			'', '', '', ?, ?, ?
+		WHERE 1 = 1
 		ON CONFLICT (tenant_id, message_id, account_id) DO NOTHING
 		RETURNING id`),
 		it.TenantID, it.AccountID, it.ConversationID, it.MessageID, payload,
-		dbTime(it.NextAt), fallback, dbTime(it.QueuedAt), dbTime(it.CreatedAt)).Scan(&id)
+		it.TenantID, it.ConversationID, dbTime(parked), dbTime(it.NextAt),
+		fallback, dbTime(it.QueuedAt), dbTime(it.CreatedAt)).Scan(&id)
 	if err != nil {
 		if errs.Is(db.Translate(err), errs.NotFound) {
 			return 0, errs.E("", errs.Duplicate, "message %s is already in the outbox of account %s", it.MessageID, it.AccountID)

@@ -26,7 +26,12 @@ func NewStore(d *db.DB) *Store { return &Store{db: d} }
 // Insert queues it outside any other transaction; see the package-level
 // Insert for the rules. It returns the row's id.
 func (s *Store) Insert(ctx context.Context, it Item) (int64, error) {
-	id, err := insert(ctx, s.db, s.db.Dialect, it)
+	var id int64
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		id, err = insert(ctx, tx, s.db.Dialect, it)
+		return err
+	})
 	return id, errs.Wrap("outbox.Store.Insert", err)
 }
 
@@ -143,7 +148,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	var rows []itemRow
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		rows = nil
-		if err := tx.SelectContext(ctx, &rows, s.q(fmt.Sprintf(claimSQL, lock)), owner, until, until, dbTime(now), limit); err != nil {
+		if err := s.db.SelectStmt(ctx, tx, &rows, s.q(fmt.Sprintf(claimSQL, lock)), owner, until, until, dbTime(now), limit); err != nil {
 			return db.Translate(err)
 		}
 		// Park the followers, one statement per tenant: an IN list of
@@ -196,7 +201,7 @@ const parkHorizon = 5 * time.Minute
 // index only when the query states its WHERE clause literally, and without
 // it scans the whole table, which grows with every message sent.
 func (s *Store) park(ctx context.Context, ex db.Executor, r settled, next time.Time) error {
-	_, err := ex.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
+	_, err := s.db.ExecStmt(ctx, ex, s.q(`UPDATE outbox SET next_at = ?
 		WHERE tenant_id = ? AND conversation_id = ? AND state IN ('pending', 'sending') AND state = 'pending'
 			AND COALESCE(fallback_of, id) > ? AND next_at < ?`),
 		dbTime(next.Add(parkHorizon)), r.TenantID, r.ConversationID, r.Rank, dbTime(next))
@@ -204,9 +209,15 @@ func (s *Store) park(ctx context.Context, ex db.Executor, r settled, next time.T
 }
 
 // release makes the next row of r's conversation due at once, when r
-// became final.
+// became final. It holds the conversation's outbox lock, as Insert does
+// while it decides whether to park a new row: a row queued concurrently is
+// either committed and seen here, or queued after r is final and not
+// parked at all.
 func (s *Store) release(ctx context.Context, ex db.Executor, r settled, at time.Time) error {
-	_, err := ex.ExecContext(ctx, s.q(`UPDATE outbox SET next_at = ?
+	if err := lockConversation(ctx, s.db, ex, r.TenantID, r.ConversationID); err != nil {
+		return err
+	}
+	_, err := s.db.ExecStmt(ctx, ex, s.q(`UPDATE outbox SET next_at = ?
 		WHERE next_at > ? AND id = (SELECT id FROM outbox
 			WHERE tenant_id = ? AND conversation_id = ? AND state IN ('pending', 'sending') AND state = 'pending'
 			ORDER BY COALESCE(fallback_of, id) LIMIT 1)`),
@@ -222,7 +233,7 @@ const fence = `id = ? AND state = 'sending' AND lease_owner = ? AND attempts = ?
 func (s *Store) settle(ctx context.Context, ex db.Executor, op string, l Lease, set string, args ...any) (settled, error) {
 	args = append(args, l.ID, l.Owner, l.Attempt)
 	var r settled
-	err := ex.GetContext(ctx, &r, s.q(`UPDATE outbox SET `+set+` WHERE `+fence+` RETURNING `+settledCols), args...)
+	err := s.db.GetStmt(ctx, ex, &r, s.q(`UPDATE outbox SET `+set+` WHERE `+fence+` RETURNING `+settledCols), args...)
 	if errs.Is(db.Translate(err), errs.NotFound) {
 		return r, errs.E(op, errs.Conflict, "row %d: lease of %s (attempt %d) is no longer current", l.ID, l.Owner, l.Attempt)
 	}
@@ -242,7 +253,7 @@ func (s *Store) MarkSent(ctx context.Context, id int64, channelMsgID string, at 
 	}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var r settled
-		err := tx.GetContext(ctx, &r, s.q(`UPDATE outbox SET state = 'sent', channel_msg_id = ?, sent_at = ?,
+		err := s.db.GetStmt(ctx, tx, &r, s.q(`UPDATE outbox SET state = 'sent', channel_msg_id = ?, sent_at = ?,
 				lease_until = NULL, lease_owner = '', slot_at = NULL, next_at = ?
 			WHERE id = ? AND state <> 'sent'
 			RETURNING `+settledCols), cmid, dbTime(at), dbTime(at), id)
@@ -347,7 +358,7 @@ func (s *Store) Get(ctx context.Context, tenantID string, id int64) (Item, error
 
 func (s *Store) byID(ctx context.Context, ex db.Executor, id int64) (Item, error) {
 	var r itemRow
-	if err := ex.GetContext(ctx, &r, s.q(`SELECT `+itemCols+` FROM outbox WHERE id = ?`), id); err != nil {
+	if err := s.db.GetStmt(ctx, ex, &r, s.q(`SELECT `+itemCols+` FROM outbox WHERE id = ?`), id); err != nil {
 		return Item{}, db.Translate(err)
 	}
 	return r.item()

@@ -405,9 +405,9 @@ func jsonSame(a, b json.RawMessage) bool {
 }
 
 // TestFollowersParked: the later rows of a conversation stay out of the
-// due range while their predecessor is claimed or waiting (parked once, a
-// horizon past the lease end, not written again by later claims and
-// retries), and come due one by one as their predecessors finish.
+// due range while their predecessor is live (parked once, when queued
+// behind it, and not written again by later claims and retries), and come
+// due one by one as their predecessors finish.
 func TestFollowersParked(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
@@ -420,9 +420,9 @@ func TestFollowersParked(t *testing.T) {
 		if d := cmp.Diff([]string{"A/0001", "B/0001"}, ids(c)); d != "" {
 			t.Fatalf("claimed (-want +got):\n%s", d)
 		}
-		parked := time.Minute + outbox.ParkHorizon
+		parked := outbox.ParkHorizon
 		if a2, a3 := nextAt("A/0002"), nextAt("A/0003"); a2 != parked || a3 != parked {
-			t.Errorf("after the claim A/0002, A/0003 are due at +%s, +%s; want parked a horizon past the lease end (+%s)", a2, a3, parked)
+			t.Errorf("after the claim A/0002, A/0003 are due at +%s, +%s; want parked since queued (+%s)", a2, a3, parked)
 		}
 		if err := e.store.MarkRetry(ctx, c[0].Lease(), t0.Add(5*time.Second), "500", "x"); err != nil {
 			t.Fatal(err)

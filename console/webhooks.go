@@ -18,7 +18,8 @@ type Webhooks interface {
 
 // webhook adapts a Fiber request to the framework-free WebhookRequest. The
 // body is copied: Fiber reuses its buffers after the handler returns, and
-// adapters may keep slices of it.
+// adapters may keep slices of it (the inbound log holds messages after
+// the answer).
 func (s *Server) webhook(c *fiber.Ctx) error {
 	req := channels.WebhookRequest{
 		Method: c.Method(),
@@ -33,7 +34,9 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	c.Context().Request.Header.VisitAll(func(k, v []byte) {
 		req.Header.Add(string(k), string(v))
 	})
-	reply, err := s.d.Webhooks.Handle(c.UserContext(), c.Params("key"), req)
+	// The key is copied too: Fiber's parameter strings point into buffers
+	// it reuses, and the ingest keeps keys (its account cache).
+	reply, err := s.d.Webhooks.Handle(c.UserContext(), strings.Clone(c.Params("key")), req)
 	if err != nil {
 		return err
 	}

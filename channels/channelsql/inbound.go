@@ -104,6 +104,9 @@ func (s *Store) InboundClaim(ctx context.Context, now, until time.Time, limit in
 			// not read back is damaged, and skipping it would lose it.
 			return nil, errs.E(op, errs.Internal, "inbound log entry %d: %v", r.Seq, err)
 		}
+		if string(e.Inbound.Raw) == "null" {
+			e.Inbound.Raw = nil // written as null when there was none
+		}
 		out = append(out, e)
 	}
 	return out, nil

@@ -78,7 +78,7 @@ type Ingest struct {
 	o    IngestOptions
 	pipe *Pipeline // nil without an inbound log
 
-	accounts sync.Map // webhook key → cachedAccount
+	accounts sync.Map // webhook key, or NUL tenant NUL id → cachedAccount
 
 	wg sync.WaitGroup // background pulls
 }
@@ -185,6 +185,26 @@ func (g *Ingest) accountByKey(ctx context.Context, key string) (channels.Account
 	return acct, err
 }
 
+// accountByID finds the account of an entry taken from the log, kept
+// like accountByKey's.
+func (g *Ingest) accountByID(ctx context.Context, tenantID, id string) (channels.Account, error) {
+	if g.o.AccountTTL < 0 {
+		return g.o.Accounts.AccountGet(ctx, tenantID, id)
+	}
+	key := "\x00" + tenantID + "\x00" + id // never a webhook key: those are URL-safe
+	now := time.Now()
+	if v, ok := g.accounts.Load(key); ok {
+		if c := v.(cachedAccount); now.Before(c.expires) {
+			return c.acct, nil
+		}
+	}
+	acct, err := g.o.Accounts.AccountGet(ctx, tenantID, id)
+	if err == nil {
+		g.accounts.Store(key, cachedAccount{acct: acct, expires: now.Add(g.o.AccountTTL)})
+	}
+	return acct, err
+}
+
 // accept persists a webhook's messages: appended to the inbound log (the
 // pipeline takes them into their conversations), or stored one by one
 // without it.
@@ -228,7 +248,7 @@ func (g *Ingest) process(ctx context.Context, e Entry) error {
 	if e.acct != nil {
 		acct = *e.acct
 	} else {
-		a, err := g.o.Accounts.AccountGet(ctx, e.TenantID, e.AccountID)
+		a, err := g.accountByID(ctx, e.TenantID, e.AccountID)
 		if errs.Is(err, errs.NotFound) {
 			g.observeInbound(channels.Type(""), "refused")
 			g.o.Log.Warn("inbound message of a deleted account dropped", "account", e.AccountID, "channel_msg_id", e.Inbound.ChannelMsgID)

@@ -97,8 +97,17 @@ type Pipeline struct {
 	commits chan *appendReq
 	lanes   []*lane
 
-	held  atomic.Int64 // entries in memory or reserved for an append
-	spill atomic.Bool  // memory was full: new entries wait in the log
+	held atomic.Int64 // entries in memory or reserved for an append
+
+	// spill: memory was full, new entries wait in the log until a sweep
+	// finds none due. spilling counts spilled appends not yet committed,
+	// spilled those committed: a sweep ends the spill only when no spilled
+	// append was in flight or committed while it looked, so no entry of a
+	// customer is left behind in the log while a later one goes to memory.
+	spillMu  sync.Mutex
+	spill    bool
+	spilling int
+	spilled  int64
 
 	mu       sync.RWMutex // closed
 	closed   bool
@@ -229,6 +238,9 @@ func (p *Pipeline) Append(ctx context.Context, acct channels.Account, entries []
 
 	now := p.o.Clock.Now()
 	mine := p.reserve(len(entries))
+	if !mine {
+		defer p.spillDone()
+	}
 	for i := range entries {
 		e := &entries[i]
 		e.ReceivedAt, e.NextAt = now, now
@@ -280,22 +292,39 @@ func (p *Pipeline) Append(ctx context.Context, acct channels.Account, entries []
 // until the sweeper has emptied it, so a customer's later message does not
 // overtake one still waiting there.
 func (p *Pipeline) reserve(n int) bool {
-	if p.spill.Load() {
-		return false
+	p.spillMu.Lock()
+	defer p.spillMu.Unlock()
+	if !p.spill && p.held.Add(int64(n)) <= int64(p.o.MaxHeld) {
+		return true
 	}
-	if p.held.Add(int64(n)) > int64(p.o.MaxHeld) {
+	if !p.spill {
 		p.held.Add(-int64(n))
-		p.spill.Store(true)
+		p.spill = true
 		p.wakeSweeper()
-		return false
 	}
-	return true
+	p.spilling++
+	return false
+}
+
+// spillDone records that a spilled append finished (committed or not).
+func (p *Pipeline) spillDone() {
+	p.spillMu.Lock()
+	p.spilling--
+	p.spilled++
+	p.spillMu.Unlock()
+}
+
+// isSpilling reports whether the node spills.
+func (p *Pipeline) isSpilling() bool {
+	p.spillMu.Lock()
+	defer p.spillMu.Unlock()
+	return p.spill
 }
 
 // unhold gives back room for n entries, waking the sweeper when the node
 // spilled and half its room is free again.
 func (p *Pipeline) unhold(n int) {
-	if p.held.Add(-int64(n)) < int64(p.o.MaxHeld/2) && p.spill.Load() {
+	if p.held.Add(-int64(n)) < int64(p.o.MaxHeld/2) && p.isSpilling() {
 		p.wakeSweeper()
 	}
 }
@@ -481,6 +510,9 @@ func (p *Pipeline) sweep() bool {
 	}
 	limit := int(min(max(room, 1), sweepBatch))
 	p.held.Add(int64(limit))
+	p.spillMu.Lock()
+	inflight, committed := p.spilling, p.spilled
+	p.spillMu.Unlock()
 	now := p.o.Clock.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	es, err := p.o.Store.InboundClaim(ctx, now, now.Add(p.o.Lease), limit)
@@ -494,8 +526,13 @@ func (p *Pipeline) sweep() bool {
 		p.offer(e)
 	}
 	if len(es) < limit {
-		// Nothing due is left: new entries may go to memory again.
-		p.spill.Store(false)
+		// Nothing due is left: new entries may go to memory again, unless
+		// a spilled append may have committed after the claim looked.
+		p.spillMu.Lock()
+		if inflight == 0 && p.spilling == 0 && p.spilled == committed {
+			p.spill = false
+		}
+		p.spillMu.Unlock()
 		return false
 	}
 	return true

@@ -238,8 +238,9 @@ func benchACD(args []string, stdout, stderr io.Writer) error {
 const benchWebhookUsage = `usage: switchboard bench webhook [flags]
 
 Load-tests the WhatsApp webhook ingest of a running server on this machine
-(POST /webhooks/{public_key}, answered once the message is stored and
-routed). Only 127.0.0.1, ::1 and localhost are accepted as targets.
+(POST /webhooks/{public_key}, answered once the message is durable in the
+server's inbound log; the server takes it into its conversation right
+after). Only 127.0.0.1, ::1 and localhost are accepted as targets.
 
 Set-up: starts a fake WhatsApp Cloud API (Graph API) on 127.0.0.1 inside
 this process, signs in as the admin and creates -accounts WhatsApp accounts
@@ -253,14 +254,18 @@ again as soon as answered. Open loop (-rate N): N POSTs per second, at most
 -concurrency in flight. A share -dup-ratio of the POSTs re-posts a message
 already accepted, as Meta does when it retries.
 
-Reports accepted POSTs/s, POST latency p50/p90/p99/p99.9/max, answers other
-than 200 by status, the CPU of the bench, the server (-server-pid, or the
-process found listening on the port), PostgreSQL and Redis, and the bot's
-answers the fake received. Checks, from the server's /metrics, that
+Reports accepted (durable) POSTs/s, POST latency p50/p90/p99/p99.9/max,
+answers other than 200 by status, the messages taken into their
+conversations per second in the same window (the server's
+switchboard_inbound_messages_total) and the inbound backlog the load left,
+the CPU of the bench, the server (-server-pid, or the process found
+listening on the port), PostgreSQL and Redis, and the bot's answers the
+fake received. After the load it waits, within -drain, for the inbound
+backlog to reach 0 and then for the outbox to send the answers. Checks,
+from the server's /metrics read after that wait, that
 switchboard_inbound_messages_total{channel="whatsapp"} moved by exactly the
 200s (outcome stored) and the accepted re-posts (outcome duplicate); run it
-against a server that takes no other WhatsApp traffic. After the load it
-waits up to -drain for the outbox to send the answers, then deletes the
+against a server that takes no other WhatsApp traffic. Then it deletes the
 accounts, or disables them while their bot sessions are still open.
 
 Flags:
@@ -293,7 +298,7 @@ func benchWebhook(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Text, "text", cfg.Text, "text of every message (the default is answered by the demo knowledge base)")
 	fs.Float64Var(&cfg.SendRate, "send-rate", cfg.SendRate, "rate_per_sec of the bench accounts' outbox (at most 1000); 0: the channel's default (80/s)")
 	fs.DurationVar(&cfg.GraphLatency, "graph-latency", 0, "delay of every answer of the fake Graph API")
-	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "how long to wait after the load for the outbox to send the answers")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "how long to wait after the load, in all, for the inbound backlog to be taken in and then for the outbox to send the answers (a closed loop can leave a long backlog)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process id for its CPU; 0: the process listening on the port; -1: none")
 	asJSON := fs.Bool("json", false, "also print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write the bench's own CPU profile to this file")

@@ -6,15 +6,19 @@ package loadgen
 // channel accounts whose base_url points at it, and posts signed message
 // notifications to POST /webhooks/{public_key} as fast as the server takes
 // them (closed loop) or at a fixed rate (open loop). The server answers a
-// notification only once its message is stored and routed (the bot's
-// answer written to the outbox included), so the POST's latency is the
-// ingest latency a provider sees.
+// notification once its message is durable in its inbound log, and takes
+// it into its conversation (stored, the bot's answer queued in the outbox)
+// right after, so the run measures two stages: the accepted POSTs per
+// second and their latency, which are what a provider sees, and the
+// messages taken in per second, read from the server's counters, with the
+// inbound backlog the load left. A server without an inbound log stores a
+// message before answering; the two stages are then one.
 //
-// Besides speed, it checks what the server promises: every message
-// answered 200 was stored once (the server's own counter,
-// switchboard_inbound_messages_total, moves by exactly the 200s), a
-// re-posted notification is answered 200 and stored as a duplicate, not a
-// second time, and every answer the server sent went to one of the run's
+// Besides speed, it checks what the server promises, once the backlog has
+// drained: every message answered 200 was stored once (the server's own
+// counter, switchboard_inbound_messages_total, moves by exactly the 200s),
+// a re-posted notification is answered 200 and stored as a duplicate, not
+// a second time, and every answer the server sent went to one of the run's
 // customers with the account's token.
 
 import (
@@ -42,8 +46,9 @@ import (
 )
 
 // TargetWebhookPerSec is the ingest rate the issue sets: accepted
-// WhatsApp notifications per second on the reference machine, with
-// PostgreSQL and Redis as the backends.
+// (durable) WhatsApp notifications per second on the reference machine,
+// with PostgreSQL and Redis as the backends. Taking them into their
+// conversations follows asynchronously and is reported beside it.
 const TargetWebhookPerSec = 5000
 
 // Limits and timings of a webhook run.
@@ -115,8 +120,11 @@ type WebhookConfig struct {
 	SendRate float64
 	// GraphLatency delays every answer of the fake Graph API.
 	GraphLatency time.Duration
-	// Drain is how long, after the load, the bench waits for the outbox
-	// to send what the run queued, before removing the accounts.
+	// Drain bounds the wait after the load: first for the server's
+	// inbound backlog to be taken into its conversations, then for the
+	// outbox to send what the run queued, before the checks and the
+	// removal of the accounts. A closed loop can leave a backlog of many
+	// seconds of processing, hence the long default.
 	Drain time.Duration
 	// ServerPID is the server's process id, to measure its CPU; 0 finds
 	// the process listening on the URL's port through /proc; negative
@@ -132,7 +140,7 @@ func DefaultWebhookConfig() WebhookConfig {
 	return WebhookConfig{
 		URL: "http://127.0.0.1:8080", Tenant: "demo", AdminUser: "admin",
 		Customers: 1000, Accounts: 1, Warmup: 3 * time.Second, Duration: 15 * time.Second,
-		DupRatio: 0.01, Text: "What are your opening hours?", SendRate: maxAccountRate, Drain: 30 * time.Second,
+		DupRatio: 0.01, Text: "What are your opening hours?", SendRate: maxAccountRate, Drain: 120 * time.Second,
 	}
 }
 
@@ -241,6 +249,46 @@ type WebhookCPU struct {
 	ServerUsPerPost float64 `json:"server_us_per_post,omitempty"`
 }
 
+// WebhookInbound is the server's second stage: the accepted messages it
+// took into their conversations, from its /metrics. A provider's 200 only
+// says a message is durable; this says how fast the server turns accepted
+// messages into stored ones, and how far it fell behind.
+type WebhookInbound struct {
+	// Log: the server has an inbound log (it exports
+	// switchboard_inbound_backlog). Without one it stores a message before
+	// answering, there is no backlog, and the checks are made right after
+	// the load.
+	Log bool `json:"log"`
+	// WindowRead: the counters were read at both ends of the measured
+	// window, so the Processed* figures are known.
+	WindowRead bool `json:"window_read"`
+	// ProcessedWindow is the messages of channel "whatsapp" taken in
+	// between the window's two snapshots, by outcome (the server's
+	// switchboard_inbound_messages_total stored + duplicate + refused; a
+	// retry of a message still in the log counts as a duplicate when it is
+	// accepted). ProcessedPerSec is it per second between the two reads.
+	ProcessedWindow int64   `json:"processed_window"`
+	Stored          int64   `json:"stored_window"`
+	Duplicate       int64   `json:"duplicate_window"`
+	Refused         int64   `json:"refused_window"`
+	ProcessedPerSec float64 `json:"processed_per_sec"`
+	// BacklogWindowStart and BacklogWindowEnd are switchboard_inbound_backlog
+	// (every tenant, every node) at the window's two snapshots; the
+	// difference is how much the accepted rate outran the processed one.
+	BacklogWindowStart float64 `json:"backlog_window_start"`
+	BacklogWindowEnd   float64 `json:"backlog_window_end"`
+	// BacklogAtEnd and OldestAtEndSec are the backlog and the age of its
+	// oldest message when the load ended (the last POST answered).
+	BacklogAtEnd   float64 `json:"backlog_at_end"`
+	OldestAtEndSec float64 `json:"oldest_at_end_sec"`
+	// Drained: the backlog reached 0 within -drain, after DrainSec;
+	// BacklogAfterDrain is what was left when it did not (-1: unknown, the
+	// metric could not be read at the end).
+	Drained           bool    `json:"drained"`
+	DrainSec          float64 `json:"drain_sec"`
+	BacklogAfterDrain float64 `json:"backlog_after_drain"`
+}
+
 // WebhookOutbox describes the bot's answers sent through the outbox.
 type WebhookOutbox struct {
 	// SendRate is the accounts' rate_per_sec (0: the channel's default).
@@ -253,7 +301,8 @@ type WebhookOutbox struct {
 	GraphWindowPerSec float64 `json:"graph_sends_window_per_sec"`
 	// PendingAtEnd is switchboard_outbox_pending of the run's accounts when
 	// the load ended; PendingAfterDrain after the drain, which took
-	// DrainSec.
+	// DrainSec (after the inbound backlog's drain: answers are queued when
+	// their messages are taken in).
 	PendingAtEnd      float64 `json:"pending_at_end"`
 	PendingAfterDrain float64 `json:"pending_after_drain"`
 	DrainSec          float64 `json:"drain_sec"`
@@ -268,11 +317,14 @@ type WebhookOutbox struct {
 
 // WebhookCheck is what the run verified, over the whole load (warm-up
 // included), against the server's metrics. Every count of the server is
-// the delta of a counter of channel "whatsapp" between just before and
-// just after the load.
+// the delta of a counter of channel "whatsapp" between just before the
+// load and after the drains (just after the load on a server without an
+// inbound log), so that messages accepted and not yet taken in are not
+// taken for lost.
 type WebhookCheck struct {
-	// MetricsRead is false when /metrics could not be read before and
-	// after the load: the server-side checks were then not made.
+	// MetricsRead is false when /metrics could not be read before the
+	// load and after the drains: the server-side checks were then not
+	// made.
 	MetricsRead bool `json:"metrics_read"`
 	// The bench's side: new messages and duplicate re-posts answered 200,
 	// and those that got another answer or none.
@@ -317,9 +369,11 @@ type WebhookResult struct {
 	SetupSec    float64 `json:"setup_sec"`
 
 	Window WebhookCounts `json:"window"`
-	// AcceptedPerSec is Window.Accepted per second of the window;
-	// NewPerSec the new messages among them; PostsPerSec every POST started
-	// (to compare with RateTarget).
+	// AcceptedPerSec is Window.Accepted per second of the window: POSTs
+	// answered 200, their messages durable (the figure the target is
+	// about); NewPerSec the new messages among them; PostsPerSec every
+	// POST started (to compare with RateTarget). Inbound.ProcessedPerSec
+	// is the rate they were taken into their conversations.
 	AcceptedPerSec float64 `json:"accepted_per_sec"`
 	NewPerSec      float64 `json:"new_per_sec"`
 	PostsPerSec    float64 `json:"posts_per_sec"`
@@ -334,6 +388,7 @@ type WebhookResult struct {
 	} `json:"latency"`
 
 	CPU      WebhookCPU     `json:"cpu"`
+	Inbound  WebhookInbound `json:"inbound"`
 	Outbox   WebhookOutbox  `json:"outbox"`
 	Check    WebhookCheck   `json:"check"`
 	Cleanup  WebhookCleanup `json:"cleanup"`
@@ -713,7 +768,8 @@ func (r *whRun) one(ctx context.Context, w *whWorker, sched time.Time) {
 	}
 }
 
-// whSnapshot holds the CPU counters and the fake's counters at one moment.
+// whSnapshot holds the CPU counters, the fake's counters and the server's
+// metrics at one moment.
 type whSnapshot struct {
 	at          time.Time
 	self        time.Duration
@@ -722,14 +778,23 @@ type whSnapshot struct {
 	machineBusy time.Duration
 	procs       map[string]map[int]time.Duration
 	graph       graphCounts
+	// metrics is the server's /metrics (nil when it could not be read),
+	// read after the CPU counters; metricsAt is the middle of the request,
+	// the best guess of when the server read its counters.
+	metrics   map[string]float64
+	metricsAt time.Time
 }
 
-func (r *whRun) snapshot(serverPID int, g *fakeGraph) whSnapshot {
+func (r *whRun) snapshot(ctx context.Context, serverPID int, g *fakeGraph) whSnapshot {
 	s := whSnapshot{at: time.Now(), self: selfCPU(), machineBusy: machineBusy(), graph: g.counts()}
 	if serverPID > 0 && serverPID != os.Getpid() {
 		s.server, s.serverOK = procCPU(serverPID)
 	}
 	s.procs = cpuByCommand("postgres", "redis-server")
+	t := time.Now()
+	if m, err := r.api.metrics(ctx); err == nil {
+		s.metrics, s.metricsAt = m, t.Add(time.Since(t)/2)
+	}
 	return s
 }
 
@@ -791,7 +856,7 @@ func (r *whRun) load(ctx, work context.Context, res *WebhookResult, g *fakeGraph
 	var s0, s1 whSnapshot
 	interrupted := !sleepUntil(ctx, r.base.Add(r.winStart))
 	if !interrupted {
-		s0 = r.snapshot(serverPID, g)
+		s0 = r.snapshot(work, serverPID, g)
 		// A customer's first message opens a session and gets a greeting
 		// too: it costs more than the steady state the window measures.
 		if n := r.seq.Load(); n < uint64(cfg.Customers) {
@@ -799,7 +864,7 @@ func (r *whRun) load(ctx, work context.Context, res *WebhookResult, g *fakeGraph
 				uint64(cfg.Customers)-n))
 		}
 		interrupted = !sleepUntil(ctx, end)
-		s1 = r.snapshot(serverPID, g)
+		s1 = r.snapshot(work, serverPID, g)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -808,6 +873,7 @@ func (r *whRun) load(ctx, work context.Context, res *WebhookResult, g *fakeGraph
 
 	m1, merr1 := r.api.metrics(work)
 	r.fillWindow(res, workers, s0, s1, interrupted)
+	fillInbound(res, m0, s0, s1, m1)
 	res.Outbox.GraphRun = g1.Sent - g0.Sent
 	if !interrupted {
 		res.Outbox.GraphWindow = s1.graph.Sent - s0.graph.Sent
@@ -816,7 +882,14 @@ func (r *whRun) load(ctx, work context.Context, res *WebhookResult, g *fakeGraph
 	if merr1 == nil {
 		res.Outbox.PendingAtEnd = r.pending(m1)
 	}
-	mEnd, merrEnd := r.drain(work, res, m1, merr1)
+	// One -drain for both waits: the outbox cannot finish before the
+	// messages whose answers it sends have been taken in.
+	deadline := time.Now().Add(cfg.Drain)
+	mEnd, merrEnd := m1, merr1
+	if res.Inbound.Log {
+		mEnd, merrEnd = r.drainInbound(work, res, mEnd, merrEnd, deadline)
+	}
+	mEnd, merrEnd = r.drain(work, res, mEnd, merrEnd, deadline)
 	g2 := g.counts()
 	res.Outbox.GraphTotal = g2.Sent - g0.Sent
 	res.Outbox.Reads = g2.Reads - g0.Reads
@@ -828,8 +901,122 @@ func (r *whRun) load(ctx, work context.Context, res *WebhookResult, g *fakeGraph
 				res.Outbox.ServerSent, res.Outbox.GraphTotal))
 		}
 	}
-	r.check(res, workers, m0, m1, errors.Join(merr0, merr1), g2, g.firstRefusal())
+	// With an inbound log, a message answered 200 may still have been on
+	// its way to its conversation right after the load: the checks read
+	// the counters after the drains. Without one, as they always did.
+	mCheck, merrCheck := m1, merr1
+	if res.Inbound.Log {
+		mCheck, merrCheck = mEnd, merrEnd
+	}
+	r.check(res, workers, m0, mCheck, errors.Join(merr0, merrCheck), g2, g.firstRefusal())
 	return nil
+}
+
+// Metrics of the server's inbound log and ingest.
+var (
+	inboundBacklog = whMetric{name: "switchboard_inbound_backlog"}
+	inboundOldest  = whMetric{name: "switchboard_inbound_oldest_seconds"}
+)
+
+// inboundCount selects switchboard_inbound_messages_total of channel
+// "whatsapp" with one outcome.
+func inboundCount(outcome string) whMetric {
+	return whMetric{name: "switchboard_inbound_messages_total",
+		labels: map[string]string{"channel": "whatsapp", "outcome": outcome}}
+}
+
+// fillInbound fills res.Inbound from the server's metrics read before the
+// load (m0), at the window's two snapshots and when the load ended (m1,
+// nil when unread): whether the server has an inbound log, the messages it
+// took in during the window, and the backlog the load left.
+func fillInbound(res *WebhookResult, m0 map[string]float64, s0, s1 whSnapshot, m1 map[string]float64) {
+	in := &res.Inbound
+	// A read whose backlog query failed on the server lacks the gauge, so
+	// any read that has it tells the server has a log.
+	for _, m := range []map[string]float64{m0, s0.metrics, s1.metrics, m1} {
+		if _, ok := inboundBacklog.value(m); ok {
+			in.Log = true
+		}
+	}
+	if s0.metrics != nil && s1.metrics != nil {
+		in.WindowRead = true
+		in.Stored = int64(inboundCount("stored").delta(s0.metrics, s1.metrics))
+		in.Duplicate = int64(inboundCount("duplicate").delta(s0.metrics, s1.metrics))
+		in.Refused = int64(inboundCount("refused").delta(s0.metrics, s1.metrics))
+		in.ProcessedWindow = in.Stored + in.Duplicate + in.Refused
+		if el := s1.metricsAt.Sub(s0.metricsAt).Seconds(); el > 0 {
+			in.ProcessedPerSec = float64(in.ProcessedWindow) / el
+		}
+		in.BacklogWindowStart, _ = inboundBacklog.value(s0.metrics)
+		in.BacklogWindowEnd, _ = inboundBacklog.value(s1.metrics)
+	} else if !s0.at.IsZero() {
+		res.Warnings = append(res.Warnings, "/metrics could not be read at both ends of the measured window: the rate messages were taken in is unknown")
+	}
+	if b, ok := inboundBacklog.value(m1); ok {
+		in.BacklogAtEnd = b
+		in.OldestAtEndSec, _ = inboundOldest.value(m1)
+	}
+}
+
+// Pace of the wait for the inbound backlog.
+const (
+	// drainPoll is the interval of /metrics reads.
+	drainPoll = 250 * time.Millisecond
+	// drainReadFailures is how many reads in a row may fail before the
+	// bench stops waiting: a server that went away is not waited for
+	// the whole -drain.
+	drainReadFailures = 5
+)
+
+// drainInbound waits until deadline for the server's inbound backlog to
+// reach 0 — every message accepted taken into its conversation — and
+// returns the last metrics read (m and err are the read the wait starts
+// from).
+func (r *whRun) drainInbound(ctx context.Context, res *WebhookResult, m map[string]float64, err error, deadline time.Time) (map[string]float64, error) {
+	in := &res.Inbound
+	t0 := time.Now()
+	for fails := 0; ; {
+		if err == nil {
+			fails = 0
+			// A read without the gauge (the server's query failed) is
+			// not an empty backlog: read again.
+			if b, ok := inboundBacklog.value(m); ok && b <= 0 {
+				in.Drained = true
+				break
+			}
+		} else if fails++; fails >= drainReadFailures {
+			break
+		}
+		next := time.Now().Add(drainPoll)
+		if next.After(deadline) {
+			next = deadline
+		}
+		if !time.Now().Before(deadline) || !sleepUntil(ctx, next) {
+			break
+		}
+		m, err = r.api.metrics(ctx)
+	}
+	in.DrainSec = time.Since(t0).Seconds()
+	in.BacklogAfterDrain = -1
+	if err == nil {
+		if b, ok := inboundBacklog.value(m); ok {
+			in.BacklogAfterDrain = b
+		}
+	}
+	switch {
+	case in.Drained:
+		r.logf("inbound backlog drained in %.1fs", in.DrainSec)
+	case in.BacklogAfterDrain >= 0:
+		res.Warnings = append(res.Warnings, fmt.Sprintf("inbound backlog not drained within -drain (%s): %.0f messages accepted and not yet taken into their conversations after %.1fs",
+			r.cfg.Drain, in.BacklogAfterDrain, in.DrainSec))
+	default:
+		reason := "the server did not report switchboard_inbound_backlog"
+		if err != nil {
+			reason = err.Error()
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("inbound backlog unknown after %.1fs of drain: %s", in.DrainSec, reason))
+	}
+	return m, err
 }
 
 // fillWindow merges the workers' figures of the measured window.
@@ -905,11 +1092,10 @@ func (r *whRun) pending(m map[string]float64) float64 {
 	return n
 }
 
-// drain waits up to cfg.Drain for the outbox to send what the run's
+// drain waits until deadline for the outbox to send what the run's
 // accounts have queued, and returns the last metrics read.
-func (r *whRun) drain(ctx context.Context, res *WebhookResult, m map[string]float64, err error) (map[string]float64, error) {
+func (r *whRun) drain(ctx context.Context, res *WebhookResult, m map[string]float64, err error, deadline time.Time) (map[string]float64, error) {
 	t0 := time.Now()
-	deadline := t0.Add(r.cfg.Drain)
 	for err == nil && r.pending(m) > 0 && time.Now().Before(deadline) {
 		if !sleepUntil(ctx, time.Now().Add(250*time.Millisecond)) {
 			break
@@ -920,7 +1106,7 @@ func (r *whRun) drain(ctx context.Context, res *WebhookResult, m map[string]floa
 	if err == nil {
 		res.Outbox.PendingAfterDrain = r.pending(m)
 		if p := res.Outbox.PendingAfterDrain; p > 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%.0f answers still in the outbox after a %s drain; disabling the accounts leaves them unsent", p, r.cfg.Drain))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%.0f answers still in the outbox at the end of -drain (%s); disabling the accounts leaves them unsent", p, r.cfg.Drain))
 		}
 	}
 	return m, err
@@ -951,21 +1137,28 @@ func (r *whRun) check(res *WebhookResult, workers []*whWorker, m0, m1 map[string
 		v("the server's counters could not be read, so storage was not checked: %v", merr)
 	} else {
 		ck.MetricsRead = true
-		inbound := func(outcome string) int64 {
-			return int64(whMetric{name: "switchboard_inbound_messages_total",
-				labels: map[string]string{"channel": "whatsapp", "outcome": outcome}}.delta(m0, m1))
-		}
+		inbound := func(outcome string) int64 { return int64(inboundCount(outcome).delta(m0, m1)) }
 		ck.Stored, ck.Duplicate, ck.Refused, ck.Errors = inbound("stored"), inbound("duplicate"), inbound("refused"), inbound("error")
+		// Messages still in the inbound log are accepted and not yet
+		// counted: say so where a count falls short.
+		var waiting string
+		if in := res.Inbound; in.Log && !in.Drained {
+			left := "an unknown number"
+			if in.BacklogAfterDrain >= 0 {
+				left = fmt.Sprintf("%.0f", in.BacklogAfterDrain)
+			}
+			waiting = fmt.Sprintf(" (%s still in the inbound log after %.1fs of drain: lengthen -drain)", left, in.DrainSec)
+		}
 		// A POST that got no 200 may still have stored its message (the
 		// answer was lost), so failures widen the allowed range.
 		if ck.Stored < ck.NewAccepted {
-			v("%d messages answered 200 but the server stored only %d: %d acknowledged and not stored", ck.NewAccepted, ck.Stored, ck.NewAccepted-ck.Stored)
+			v("%d messages answered 200 but the server stored only %d: %d acknowledged and not stored%s", ck.NewAccepted, ck.Stored, ck.NewAccepted-ck.Stored, waiting)
 		}
 		if hi := ck.NewAccepted + ck.NewFailed; ck.Stored > hi {
 			v("the server stored %d messages, the bench posted %d new ones: stored twice, or other WhatsApp traffic during the run", ck.Stored, hi)
 		}
 		if ck.Duplicate < ck.DupAccepted {
-			v("%d re-posted messages answered 200 but only %d counted as duplicates", ck.DupAccepted, ck.Duplicate)
+			v("%d re-posted messages answered 200 but only %d counted as duplicates%s", ck.DupAccepted, ck.Duplicate, waiting)
 		}
 		if hi := ck.DupAccepted + ck.DupFailed; ck.Duplicate > hi {
 			v("the server counted %d duplicates, the bench re-posted %d", ck.Duplicate, hi)
@@ -1033,7 +1226,17 @@ type whMetric struct {
 
 // sum adds the matching samples of m (as read by api.metrics).
 func (q whMetric) sum(m map[string]float64) float64 {
-	var n float64
+	n, _ := q.value(m)
+	return n
+}
+
+// value adds the matching samples of m, and reports whether there was
+// one: a gauge at 0 is not a metric the server does not export.
+func (q whMetric) value(m map[string]float64) (float64, bool) {
+	var (
+		n     float64
+		found bool
+	)
 	for key, v := range m {
 		name, labels, ok := parseMetricKey(key)
 		if !ok || name != q.name {
@@ -1048,9 +1251,10 @@ func (q whMetric) sum(m map[string]float64) float64 {
 		}
 		if match {
 			n += v
+			found = true
 		}
 	}
-	return n
+	return n, found
 }
 
 // delta is the change of the matching samples from m0 to m1.
@@ -1129,6 +1333,36 @@ func validLabelName(s string) bool {
 	return true
 }
 
+// text is the report's line on the second stage; accepted is the POSTs
+// answered 200 in the window, to say how far processing kept up.
+func (in WebhookInbound) text(accepted int64) string {
+	var b strings.Builder
+	b.WriteString("taken in: ")
+	if in.WindowRead {
+		fmt.Fprintf(&b, "%d messages in the window = %.0f/s (stored %d, duplicates %d, refused %d)",
+			in.ProcessedWindow, in.ProcessedPerSec, in.Stored, in.Duplicate, in.Refused)
+	} else {
+		b.WriteString("unknown (/metrics not read at both ends of the window)")
+	}
+	if !in.Log {
+		b.WriteString("; the server has no inbound log (it stores before answering)")
+		return b.String()
+	}
+	if in.WindowRead && accepted > 0 {
+		fmt.Fprintf(&b, ", %.0f%% of the accepted", 100*float64(in.ProcessedWindow)/float64(accepted))
+	}
+	fmt.Fprintf(&b, "; inbound backlog at the end of the load %.0f (oldest %.1fs)", in.BacklogAtEnd, in.OldestAtEndSec)
+	switch {
+	case in.Drained:
+		fmt.Fprintf(&b, ", drained in %.1fs", in.DrainSec)
+	case in.BacklogAfterDrain >= 0:
+		fmt.Fprintf(&b, ", NOT drained: %.0f left after %.1fs", in.BacklogAfterDrain, in.DrainSec)
+	default:
+		fmt.Fprintf(&b, ", NOT drained: unknown after %.1fs", in.DrainSec)
+	}
+	return b.String()
+}
+
 // WriteText prints the result for people.
 func (res *WebhookResult) WriteText(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
@@ -1142,7 +1376,7 @@ func (res *WebhookResult) WriteText(w io.Writer) {
 	}
 	p("")
 	c := res.Window
-	line := fmt.Sprintf("accepted: %d POSTs = %.0f/s (%d new messages = %.0f/s, %d duplicates)", c.Accepted, res.AcceptedPerSec,
+	line := fmt.Sprintf("accepted (durable, answered 200): %d POSTs = %.0f/s (%d new messages = %.0f/s, %d duplicates)", c.Accepted, res.AcceptedPerSec,
 		c.NewAccepted, res.NewPerSec, c.DuplicatesAccepted)
 	verdict := "met"
 	if res.AcceptedPerSec < TargetWebhookPerSec || (res.Mode == "open" && res.PostsPerSec < 0.99*res.RateTarget) {
@@ -1153,6 +1387,7 @@ func (res *WebhookResult) WriteText(w io.Writer) {
 		line += fmt.Sprintf(" (target ≥ %d/s with PostgreSQL + Redis: %s)", TargetWebhookPerSec, verdict)
 	}
 	p("%s", line)
+	p("%s", res.Inbound.text(c.Accepted))
 	if len(c.NotOK) > 0 {
 		keys := make([]string, 0, len(c.NotOK))
 		for k := range c.NotOK {
@@ -1210,8 +1445,12 @@ func (res *WebhookResult) WriteText(w io.Writer) {
 		o.PendingAtEnd, o.PendingAfterDrain, o.DrainSec, o.ServerSent)
 	ck := res.Check
 	p("")
-	p("checks (whole run): bench %d new + %d duplicates answered 200, %d + %d not; server stored %d, duplicates %d, refused %d, errors %d",
-		ck.NewAccepted, ck.DupAccepted, ck.NewFailed, ck.DupFailed, ck.Stored, ck.Duplicate, ck.Refused, ck.Errors)
+	when := "whole run"
+	if res.Inbound.Log {
+		when = "whole run, counted after the drain"
+	}
+	p("checks (%s): bench %d new + %d duplicates answered 200, %d + %d not; server stored %d, duplicates %d, refused %d, errors %d",
+		when, ck.NewAccepted, ck.DupAccepted, ck.NewFailed, ck.DupFailed, ck.Stored, ck.Duplicate, ck.Refused, ck.Errors)
 	if len(ck.Violations) == 0 {
 		p("  OK: every message answered 200 was stored once, every re-post counted as a duplicate, every answer went to a customer of the run")
 	}

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +69,17 @@ func runWebhook(t *testing.T, cfg WebhookConfig) *WebhookResult {
 	}
 	if len(res.Window.NotOK) != 0 {
 		t.Errorf("answers other than 200: %v", res.Window.NotOK)
+	}
+	// The node answers webhooks from its inbound log: the bench must have
+	// seen it, counted messages taken in during the window, and waited for
+	// the backlog before the checks above.
+	in := res.Inbound
+	if !in.Log || !in.WindowRead || in.ProcessedWindow <= 0 || in.ProcessedPerSec <= 0 ||
+		in.ProcessedWindow != in.Stored+in.Duplicate+in.Refused || in.Refused != 0 {
+		t.Errorf("inbound: %+v", in)
+	}
+	if !in.Drained || in.BacklogAfterDrain != 0 || in.BacklogAtEnd < 0 {
+		t.Errorf("inbound backlog not drained: %+v", in)
 	}
 	// The demo knowledge base answers the default text: the bot's answers
 	// leave through the outbox to the fake, and all of them by the end.
@@ -211,6 +226,240 @@ func TestWebhookCheck(t *testing.T) {
 	(&whRun{}).check(&res, []*whWorker{{newOK: 1}}, nil, nil, io.ErrUnexpectedEOF, graphCounts{}, "")
 	if res.Check.MetricsRead || !strings.Contains(strings.Join(res.Check.Violations, ";"), "could not be read") {
 		t.Errorf("unreadable metrics: %+v", res.Check)
+	}
+}
+
+// TestWebhookCheckBacklog checks that a count that falls short while
+// messages are still in the server's inbound log says so, and that a
+// drained log adds nothing.
+func TestWebhookCheckBacklog(t *testing.T) {
+	key := func(outcome string) string {
+		return `switchboard_inbound_messages_total{channel="whatsapp",outcome="` + outcome + `"}`
+	}
+	m1 := map[string]float64{key("stored"): 90, key("duplicate"): 1}
+	tests := []struct {
+		name string
+		in   WebhookInbound
+		want string
+	}{
+		{"left", WebhookInbound{Log: true, BacklogAfterDrain: 12, DrainSec: 2}, "(12 still in the inbound log after 2.0s of drain: lengthen -drain)"},
+		{"unknown", WebhookInbound{Log: true, BacklogAfterDrain: -1, DrainSec: 2}, "(an unknown number still in the inbound log"},
+		{"drained", WebhookInbound{Log: true, Drained: true}, ""},
+		{"no log", WebhookInbound{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := WebhookResult{Inbound: tt.in}
+			(&whRun{}).check(&res, []*whWorker{{newOK: 100, dupOK: 3}}, nil, m1, nil, graphCounts{}, "")
+			got := strings.Join(res.Check.Violations, "; ")
+			if !strings.Contains(got, "10 acknowledged and not stored") || !strings.Contains(got, "only 1 counted as duplicates") {
+				t.Fatalf("violations %q", got)
+			}
+			if n := strings.Count(got, "still in the inbound log"); tt.want == "" && n != 0 || tt.want != "" && n != 2 {
+				t.Errorf("violations %q: the backlog is named %d times", got, n)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("violations %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWebhookFillInbound checks the second stage's figures from the
+// metrics read around the window and at the end of the load.
+func TestWebhookFillInbound(t *testing.T) {
+	key := func(channel, outcome string) string {
+		return `switchboard_inbound_messages_total{channel="` + channel + `",outcome="` + outcome + `"}`
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	snap := func(at time.Duration, m map[string]float64) whSnapshot {
+		return whSnapshot{at: t0.Add(at), metrics: m, metricsAt: t0.Add(at + 10*time.Millisecond)}
+	}
+	before := map[string]float64{key("whatsapp", "stored"): 100, key("whatsapp", "duplicate"): 5, key("whatsapp", "error"): 1,
+		key("wecom_kf", "stored"): 7, "switchboard_inbound_backlog": 0}
+	after := map[string]float64{key("whatsapp", "stored"): 1100, key("whatsapp", "duplicate"): 25, key("whatsapp", "refused"): 2,
+		key("whatsapp", "error"): 9, key("wecom_kf", "stored"): 500, "switchboard_inbound_backlog": 3000}
+	end := map[string]float64{"switchboard_inbound_backlog": 3100, "switchboard_inbound_oldest_seconds": 1.5}
+	tests := []struct {
+		name      string
+		m0        map[string]float64
+		s0, s1    whSnapshot
+		m1        map[string]float64
+		want      WebhookInbound
+		wantWarns int
+	}{
+		{"log", before, snap(0, before), snap(2*time.Second, after), end, WebhookInbound{
+			Log: true, WindowRead: true, ProcessedWindow: 1022, Stored: 1000, Duplicate: 20, Refused: 2, ProcessedPerSec: 511,
+			BacklogWindowEnd: 3000, BacklogAtEnd: 3100, OldestAtEndSec: 1.5,
+		}, 0},
+		// The gauge missing from some reads (the server's query failed)
+		// still tells a server with a log.
+		{"log seen once", nil, snap(0, map[string]float64{}), snap(time.Second, map[string]float64{}), end, WebhookInbound{
+			Log: true, WindowRead: true, BacklogAtEnd: 3100, OldestAtEndSec: 1.5,
+		}, 0},
+		{"older server", map[string]float64{}, snap(0, map[string]float64{key("whatsapp", "stored"): 1}),
+			snap(time.Second, map[string]float64{key("whatsapp", "stored"): 401}), map[string]float64{}, WebhookInbound{
+				WindowRead: true, ProcessedWindow: 400, Stored: 400, ProcessedPerSec: 400,
+			}, 0},
+		{"window unread", before, snap(0, nil), snap(time.Second, after), nil, WebhookInbound{Log: true}, 1},
+		{"interrupted in the warm-up", before, whSnapshot{}, snap(time.Second, after), nil, WebhookInbound{Log: true}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res WebhookResult
+			fillInbound(&res, tt.m0, tt.s0, tt.s1, tt.m1)
+			if d := cmp.Diff(tt.want, res.Inbound); d != "" {
+				t.Errorf("inbound (-want +got):\n%s", d)
+			}
+			if len(res.Warnings) != tt.wantWarns {
+				t.Errorf("warnings %q, want %d", res.Warnings, tt.wantWarns)
+			}
+		})
+	}
+}
+
+// metricsServer serves /metrics with the inbound backlog that backlog
+// returns at each scrape (omitted when it returns a negative number, as
+// a server without an inbound log, or whose backlog query failed, does);
+// status, when not 200, is the answer instead.
+func metricsServer(t *testing.T, backlog func(scrape int) (float64, int)) *api {
+	t.Helper()
+	var mu sync.Mutex
+	scrapes := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		n, status := backlog(scrapes)
+		scrapes++
+		mu.Unlock()
+		if status != http.StatusOK {
+			w.WriteHeader(status)
+			return
+		}
+		fmt.Fprintln(w, "# TYPE switchboard_outbox_pending gauge")
+		fmt.Fprintln(w, `switchboard_outbox_pending{account="a1"} 0`)
+		if n >= 0 {
+			fmt.Fprintln(w, "# TYPE switchboard_inbound_backlog gauge")
+			fmt.Fprintf(w, "switchboard_inbound_backlog %g\n", n)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newAPI(u)
+}
+
+// TestWebhookDrainInbound waits for backlogs that drain, that do not, and
+// that cannot be read, against a /metrics endpoint.
+func TestWebhookDrainInbound(t *testing.T) {
+	tests := []struct {
+		name    string
+		backlog func(scrape int) (float64, int)
+		drained bool
+		left    float64
+		warn    string
+	}{
+		// 1500 at the end of the load (the first read, given), then the
+		// server works it off; a scrape without the gauge (a failed
+		// query) is not an empty backlog.
+		{name: "drains", backlog: func(i int) (float64, int) {
+			return []float64{800, -1, 10, 0, 0}[min(i, 4)], http.StatusOK
+		}, drained: true},
+		{name: "stuck", backlog: func(int) (float64, int) { return 7, http.StatusOK }, left: 7, warn: "7 messages accepted and not yet taken"},
+		{name: "missing", backlog: func(int) (float64, int) { return -1, http.StatusOK }, left: -1, warn: "did not report switchboard_inbound_backlog"},
+		{name: "unreadable", backlog: func(int) (float64, int) { return 0, http.StatusServiceUnavailable }, left: -1, warn: "GET /metrics: 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A backlog that drains is given time to spare on a busy
+			// machine; one that does not is given a short -drain.
+			drain := time.Second
+			if tt.drained {
+				drain = time.Minute
+			}
+			r := &whRun{cfg: WebhookConfig{Drain: drain, Progress: testWriter{t}}, api: metricsServer(t, tt.backlog)}
+			var res WebhookResult
+			start := map[string]float64{"switchboard_inbound_backlog": 1500}
+			t0 := time.Now()
+			m, err := r.drainInbound(context.Background(), &res, start, nil, t0.Add(drain))
+			in := res.Inbound
+			if in.Drained != tt.drained || in.BacklogAfterDrain != tt.left {
+				t.Errorf("drained %v, left %v; want %v, %v", in.Drained, in.BacklogAfterDrain, tt.drained, tt.left)
+			}
+			if in.DrainSec <= 0 || in.DrainSec > time.Since(t0).Seconds() {
+				t.Errorf("drain took %.3fs", in.DrainSec)
+			}
+			warns := strings.Join(res.Warnings, "; ")
+			if tt.warn == "" && warns != "" || !strings.Contains(warns, tt.warn) {
+				t.Errorf("warnings %q, want %q", warns, tt.warn)
+			}
+			// The last read is handed on to the outbox's drain and the
+			// checks.
+			if tt.drained && (err != nil || m["switchboard_inbound_backlog"] != 0 || len(m) == 0) {
+				t.Errorf("last read %v, %v", m, err)
+			}
+		})
+	}
+
+	// A backlog already empty at the end of the load is not waited for,
+	// nor is a server that reads fine and then goes away waited for to
+	// the end of -drain.
+	r := &whRun{cfg: WebhookConfig{Drain: time.Hour}, api: metricsServer(t, func(int) (float64, int) { return 0, http.StatusBadGateway })}
+	var res WebhookResult
+	if _, err := r.drainInbound(context.Background(), &res, map[string]float64{"switchboard_inbound_backlog": 0}, nil, time.Now().Add(time.Hour)); err != nil || !res.Inbound.Drained {
+		t.Errorf("empty backlog: %+v, %v", res.Inbound, err)
+	}
+	res = WebhookResult{}
+	_, err := r.drainInbound(context.Background(), &res, map[string]float64{"switchboard_inbound_backlog": 4}, nil, time.Now().Add(time.Hour))
+	if err == nil || res.Inbound.Drained || res.Inbound.BacklogAfterDrain != -1 {
+		t.Errorf("server gone: %+v, %v", res.Inbound, err)
+	}
+}
+
+// TestWebhookText checks that the report names both stages and the
+// backlog's fate.
+func TestWebhookText(t *testing.T) {
+	res := &WebhookResult{RunID: "r1", Mode: "closed", Window: WebhookCounts{Accepted: 12000, NewAccepted: 11880, DuplicatesAccepted: 120}, AcceptedPerSec: 6000,
+		Inbound: WebhookInbound{Log: true, WindowRead: true, ProcessedWindow: 6000, Stored: 5900, Duplicate: 100, ProcessedPerSec: 3000,
+			BacklogAtEnd: 6500, OldestAtEndSec: 2.25, Drained: true, DrainSec: 2.5}}
+	var b strings.Builder
+	res.WriteText(&b)
+	for _, want := range []string{
+		"accepted (durable, answered 200): 12000 POSTs = 6000/s",
+		"(target ≥ 5000/s with PostgreSQL + Redis: met)",
+		"taken in: 6000 messages in the window = 3000/s (stored 5900, duplicates 100, refused 0), 50% of the accepted; inbound backlog at the end of the load 6500 (oldest 2.2s), drained in 2.5s",
+		"checks (whole run, counted after the drain)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	for _, tt := range []struct {
+		in   WebhookInbound
+		want string
+	}{
+		{WebhookInbound{Log: true, WindowRead: true, BacklogAfterDrain: 40, DrainSec: 120}, "NOT drained: 40 left after 120.0s"},
+		{WebhookInbound{Log: true, BacklogAfterDrain: -1, DrainSec: 1}, "taken in: unknown (/metrics not read at both ends of the window); inbound backlog at the end of the load 0 (oldest 0.0s), NOT drained: unknown after 1.0s"},
+		{WebhookInbound{WindowRead: true, ProcessedWindow: 50, Stored: 50, ProcessedPerSec: 25}, "taken in: 50 messages in the window = 25/s (stored 50, duplicates 0, refused 0); the server has no inbound log"},
+	} {
+		if got := tt.in.text(100); !strings.Contains(got, tt.want) {
+			t.Errorf("text(%+v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// The JSON result carries the second stage.
+	j, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"inbound":{"log":true,`, `"processed_per_sec":3000`, `"backlog_at_end":6500`, `"drain_sec":2.5`} {
+		if !strings.Contains(string(j), want) {
+			t.Errorf("JSON lacks %s: %s", want, j)
+		}
 	}
 }
 

@@ -73,9 +73,12 @@ func (s *Store) InboundAppend(ctx context.Context, entries []inbox.Entry) ([]int
 	return seqs, nil
 }
 
-// InboundClaim implements inbox.LogStore. On PostgreSQL the candidates are
-// locked with SKIP LOCKED, so the sweepers of several nodes take different
-// entries instead of waiting for each other.
+// InboundClaim implements inbox.LogStore. The due entries are walked in
+// the due index's order (a spilled entry is due when it was received, so
+// one customer's entries keep their order), never over the entries nodes
+// hold. On PostgreSQL the candidates are locked with SKIP LOCKED, so the
+// sweepers of several nodes take different entries instead of waiting for
+// each other.
 func (s *Store) InboundClaim(ctx context.Context, now, until time.Time, limit int) ([]inbox.Entry, error) {
 	const op = "channelsql.InboundClaim"
 	if limit <= 0 {
@@ -87,7 +90,7 @@ func (s *Store) InboundClaim(ctx context.Context, now, until time.Time, limit in
 	}
 	var rows []inboundRow
 	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`UPDATE inbound_log SET next_at = ?, attempts = attempts + 1
-		WHERE seq IN (SELECT seq FROM inbound_log WHERE next_at <= ? ORDER BY seq LIMIT ?`+lock+`)
+		WHERE seq IN (SELECT seq FROM inbound_log WHERE next_at <= ? ORDER BY next_at, seq LIMIT ?`+lock+`)
 		RETURNING `+inboundCols), ts(until), ts(now), limit)
 	if err != nil {
 		return nil, errs.Wrap(op, db.Translate(err))

@@ -41,8 +41,9 @@ type LogStore interface {
 	// one's Seq, or 0 for an entry whose DedupeKey is already in the log
 	// for its account (also within the batch: the first one is written).
 	InboundAppend(ctx context.Context, entries []Entry) ([]int64, error)
-	// InboundClaim leases up to limit due entries (NextAt <= now) until
-	// until, counting an attempt, and returns them oldest first.
+	// InboundClaim leases up to limit due entries (NextAt <= now), the
+	// earliest due first, until until, counting an attempt, and returns them
+	// in log order (Seq).
 	InboundClaim(ctx context.Context, now, until time.Time, limit int) ([]Entry, error)
 	// InboundDone deletes entries whose messages are stored.
 	InboundDone(ctx context.Context, seqs []int64) error

@@ -311,7 +311,11 @@ func (p *Pipeline) spillDone() {
 	p.spillMu.Lock()
 	p.spilling--
 	p.spilled++
+	last := p.spilling == 0
 	p.spillMu.Unlock()
+	if last {
+		p.wakeSweeper() // a sweep that had to keep the spill may end it now
+	}
 }
 
 // isSpilling reports whether the node spills.
@@ -324,7 +328,7 @@ func (p *Pipeline) isSpilling() bool {
 // unhold gives back room for n entries, waking the sweeper when the node
 // spilled and half its room is free again.
 func (p *Pipeline) unhold(n int) {
-	if p.held.Add(-int64(n)) < int64(p.o.MaxHeld/2) && p.isSpilling() {
+	if p.held.Add(-int64(n)) <= int64(p.o.MaxHeld/2) && p.isSpilling() {
 		p.wakeSweeper()
 	}
 }
@@ -435,7 +439,10 @@ func (p *Pipeline) process(e Entry) {
 	at := p.o.Clock.Now().Add(retryDelay(attempts))
 	p.o.Log.Warn("inbound message not stored; retrying later", "account", e.AccountID,
 		"channel_msg_id", e.Inbound.ChannelMsgID, "attempts", attempts, "retry_at", at, "err", err)
-	if rerr := p.o.Store.InboundRelease(ctx, []int64{e.Seq}, at, err.Error()); rerr != nil {
+	// A context of its own: Process may have used all of its time.
+	rctx, rcancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer rcancel()
+	if rerr := p.o.Store.InboundRelease(rctx, []int64{e.Seq}, at, err.Error()); rerr != nil {
 		// The lease still ends: the entry is taken again then.
 		p.o.Log.Error("inbound log: release", "seq", e.Seq, "err", rerr)
 	}

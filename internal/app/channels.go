@@ -106,7 +106,7 @@ func newChannelRuntime(a *App, p providers, accounts *channelsql.Store, facts in
 		// Webhooks are answered once their messages are in the inbound
 		// log; this node then takes them into their conversations.
 		InboundLog: accounts,
-		Pipeline:   inbox.PipelineOptions{Committers: committers(a.DB.Dialect), Clock: clk},
+		Pipeline:   inbox.PipelineOptions{Lanes: a.Cfg.InboundWorkers, Committers: committers(a.DB.Dialect), Clock: clk},
 	})
 	if err := reg.Register(inboundCollector{log: accounts, pipe: ingest.Pipeline(), clock: clk, logger: log}); err != nil {
 		return nil, err

@@ -73,6 +73,11 @@ type Config struct {
 	AgentGrace time.Duration
 	// MaxBodyBytes caps HTTP request bodies (413 beyond).
 	MaxBodyBytes int
+	// InboundWorkers is how many provider messages a node takes into
+	// their conversations at once, from the inbound log (each customer's
+	// in order). Fewer leave more of the machine to accepting webhooks
+	// during a burst; the log holds the rest.
+	InboundWorkers int
 	// ShutdownGrace bounds a graceful shutdown.
 	ShutdownGrace time.Duration
 	// DebugAddr, when set, serves Go's pprof profiles there (keep it on
@@ -98,6 +103,7 @@ func Default() Config {
 		ReconcileInterval: 15 * time.Second,
 		AgentGrace:        60 * time.Second,
 		MaxBodyBytes:      1 << 20,
+		InboundWorkers:    32,
 		ShutdownGrace:     15 * time.Second,
 	}
 }
@@ -164,14 +170,18 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.ReconcileInterval, "reconcile-interval", "SWITCHBOARD_RECONCILE_INTERVAL", "how often routing state is checked against the database")
 	dur(&c.AgentGrace, "agent-grace", "SWITCHBOARD_AGENT_GRACE", "how long an agent's console may stay disconnected before their sessions are requeued")
 	dur(&c.ShutdownGrace, "shutdown-grace", "SWITCHBOARD_SHUTDOWN_GRACE", "graceful shutdown limit")
-	if v, ok := os.LookupEnv("SWITCHBOARD_MAX_BODY_BYTES"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			c.envErrs = append(c.envErrs, fmt.Errorf("SWITCHBOARD_MAX_BODY_BYTES: %w", err))
+	num := func(p *int, name, env, usage string) {
+		if v, ok := os.LookupEnv(env); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", env, err))
+			}
+			*p = n
 		}
-		c.MaxBodyBytes = n
+		fs.IntVar(p, name, *p, usage+" ("+env+")")
 	}
-	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body (SWITCHBOARD_MAX_BODY_BYTES)")
+	num(&c.MaxBodyBytes, "max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES", "largest accepted request body")
+	num(&c.InboundWorkers, "inbound-workers", "SWITCHBOARD_INBOUND_WORKERS", "provider messages a node takes into their conversations at once")
 }
 
 func splitList(v string) []string {
@@ -225,6 +235,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("max_body_bytes", "must be >= 1024")
+	}
+	if c.InboundWorkers < 1 || c.InboundWorkers > 1024 {
+		bad("inbound_workers", "must be between 1 and 1024")
 	}
 	if c.SecretKey != "" && len(c.SecretKey) < 16 {
 		bad("secret_key", "must be at least 16 characters")

@@ -344,6 +344,15 @@ func (s *Store) AccountDelete(ctx context.Context, tenantID, id string, version 
 			return errs.E(op, errs.Conflict, "the account has %d messages waiting in the outbox; let them go or fail first", unsent).
 				With("unsent_messages", unsent)
 		}
+		var inbound int
+		if err := tx.GetContext(ctx, &inbound, tx.Rebind(`SELECT COUNT(*) FROM inbound_log WHERE tenant_id = ? AND account_id = ?`),
+			tenantID, id); err != nil {
+			return db.Translate(err)
+		}
+		if inbound > 0 {
+			return errs.E(op, errs.Conflict, "the account has %d received messages not yet taken into their conversations; disable it and try again shortly", inbound).
+				With("inbound_messages", inbound)
+		}
 		// The cursor goes with its account (ON DELETE CASCADE too, but
 		// SQLite enforces foreign keys only with the pragma on).
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM channel_cursors WHERE tenant_id = ? AND account_id = ?`), tenantID, id); err != nil {

@@ -334,13 +334,15 @@ func (w *wecomStates) Typing(context.Context, session.Session, session.SenderKin
 func (w *wecomStates) Read(context.Context, session.Session, session.SenderKind, int64) {}
 
 // committers is the number of inbound-log commits a node keeps in flight:
-// several on PostgreSQL (each waits for its fsync while the next batch
-// gathers), one on SQLite, which has a single writer.
+// two on PostgreSQL (one waits for its fsync while the next batch gathers;
+// more make smaller batches: 4,126 accepted POSTs/s with two, 3,463 with
+// four, 3,308 with one, docs/benchmarks.md), one on SQLite, which has a
+// single writer.
 func committers(d db.Dialect) int {
 	if d == db.SQLite {
 		return 1
 	}
-	return 4
+	return 2
 }
 
 // inboundCollector reports the inbound log's backlog at scrape time.

@@ -14,6 +14,12 @@
 -- the accepting node leases it for itself until then, so a row whose node
 -- died is taken over when the lease ends; a failed attempt sets it to a
 -- backoff. attempts counts the takes; last_error is the last failure.
+--
+-- No foreign key to channel_accounts: every webhook's append would take a
+-- share lock on its account's row, and concurrent appends for one account
+-- would all contend for it. An account with entries here cannot be deleted
+-- (channelsql.AccountDelete); an entry whose account is gone anyway is
+-- dropped with a warning when taken.
 CREATE TABLE inbound_log (
     seq          BIGSERIAL PRIMARY KEY,
     tenant_id    TEXT NOT NULL,
@@ -24,8 +30,7 @@ CREATE TABLE inbound_log (
     next_at      TIMESTAMPTZ NOT NULL,
     received_at  TIMESTAMPTZ NOT NULL,
     last_error   TEXT NOT NULL DEFAULT '',
-    UNIQUE (tenant_id, account_id, dedupe_key),
-    FOREIGN KEY (tenant_id, account_id) REFERENCES channel_accounts(tenant_id, id) ON DELETE CASCADE
+    UNIQUE (tenant_id, account_id, dedupe_key)
 );
 -- Taking over: the due rows, oldest first.
 CREATE INDEX inbound_log_due ON inbound_log (next_at, seq);

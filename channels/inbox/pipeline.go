@@ -20,7 +20,7 @@ type PipelineOptions struct {
 	// can never be stored must be dropped by Process (returning nil).
 	Process func(ctx context.Context, e Entry) error
 	// Lanes process entries concurrently; one customer's entries always go
-	// to the same lane, in order (default 32).
+	// to the same lane, in order (default 8).
 	Lanes int
 	// MaxHeld bounds the entries a node holds in memory, waiting for their
 	// lane; past it, accepted entries wait in the log for whichever node
@@ -45,7 +45,7 @@ type PipelineOptions struct {
 
 func (o *PipelineOptions) defaults() {
 	if o.Lanes <= 0 {
-		o.Lanes = 32
+		o.Lanes = 8
 	}
 	if o.MaxHeld <= 0 {
 		o.MaxHeld = 4096

@@ -103,7 +103,7 @@ func Default() Config {
 		ReconcileInterval: 15 * time.Second,
 		AgentGrace:        60 * time.Second,
 		MaxBodyBytes:      1 << 20,
-		InboundWorkers:    32,
+		InboundWorkers:    8,
 		ShutdownGrace:     15 * time.Second,
 	}
 }

@@ -406,7 +406,14 @@ func (e *Engine) botTurn(ctx context.Context, s Session, text string, first bool
 		e.post(ctx, s, SenderBot, TextBody{Text: r.Text, Choices: r.Choices, Bot: r.Note})
 	}
 	handoff := r.Handoff
-	if !handoff {
+	if !handoff && r.Matched && s.BotMisses == 0 && s.BotOutcome == botAnswered {
+		// The usual answered turn changes nothing: s was read with the
+		// message just stored, and only the customer's own turns write
+		// these fields. Provider messages of one customer are taken in one
+		// at a time; two web-chat tabs writing at once may leave a miss
+		// counted that a concurrent answer would have reset, which errs
+		// toward handing off to a person.
+	} else if !handoff {
 		// Misses count in a row: an answer resets the count, and the last
 		// turn's outcome decides containment should the session end here.
 		s2, err := e.transition(ctx, s.TenantID, s.ID, "", func(cur *Session) (Event, error) {

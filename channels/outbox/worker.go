@@ -357,15 +357,38 @@ func (w *Worker) loop(ctx context.Context, stopping, done chan struct{}) {
 			freed = w.freed // at capacity: claim again as soon as a row is let go
 		}
 		t := time.NewTimer(wait)
+		woken := false
 		select {
 		case <-stopping:
 			t.Stop()
 			return
 		case <-w.wake:
+			woken = true
 		case <-freed:
 		case <-t.C:
 		}
 		t.Stop()
+		if woken && !w.gather(stopping) {
+			return
+		}
+	}
+}
+
+// gatherDelay is how long the loop lets messages committed together with
+// the one that woke it arrive before it claims: under load one claim then
+// takes several rows instead of one each (a claim is the outbox's most
+// expensive statement), at the price of a few milliseconds.
+const gatherDelay = 5 * time.Millisecond
+
+// gather waits gatherDelay; false when the worker is stopping.
+func (w *Worker) gather(stopping chan struct{}) bool {
+	t := time.NewTimer(gatherDelay)
+	defer t.Stop()
+	select {
+	case <-stopping:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

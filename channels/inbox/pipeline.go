@@ -109,7 +109,7 @@ type Pipeline struct {
 	spilling int
 	spilled  int64
 
-	mu       sync.RWMutex // closed
+	mu       sync.RWMutex // closed, started
 	closed   bool
 	inflight sync.WaitGroup // Append calls
 
@@ -165,7 +165,9 @@ func NewPipeline(o PipelineOptions) *Pipeline {
 
 // Start runs the committers, the lanes, the deleter and the sweeper.
 func (p *Pipeline) Start() {
+	p.mu.Lock()
 	p.started = true
+	p.mu.Unlock()
 	for range p.o.Committers {
 		p.commitWG.Go(p.commitLoop)
 	}
@@ -186,8 +188,9 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	started := p.started
 	p.mu.Unlock()
-	if !p.started {
+	if !started {
 		return nil
 	}
 	p.inflight.Wait()

@@ -100,9 +100,12 @@ func ValidateClientMsgID(op, id string) error {
 // Customer identifies the sender of inbound messages: a resolved
 // conversation with its contact.
 type Customer struct {
-	TenantID     string
-	AccountID    string
-	Channel      string
+	TenantID  string
+	AccountID string
+	Channel   string
+	// ExternalID is the customer's id on the channel account: where
+	// answers to this customer's message go.
+	ExternalID   string
 	Conversation Conversation
 	Contact      Contact
 }
@@ -119,7 +122,7 @@ func (e *Engine) ResolveCustomer(ctx context.Context, tenantID, accountID, chann
 	if err != nil {
 		return Customer{}, errs.Wrap("ensure conversation", err)
 	}
-	return Customer{TenantID: tenantID, AccountID: accountID, Channel: channel, Conversation: conv, Contact: c}, nil
+	return Customer{TenantID: tenantID, AccountID: accountID, Channel: channel, ExternalID: externalID, Conversation: conv, Contact: c}, nil
 }
 
 // Incoming is one message from a customer.
@@ -215,7 +218,7 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 			return m, false, nil
 		}
 		if g := e.bot.Greeting(ctx, s); g != "" {
-			e.say(ctx, s, SenderBot, g)
+			e.post(ctx, s, cu.ExternalID, SenderBot, TextBody{Text: g})
 		}
 	}
 	botText := in.BotText
@@ -223,7 +226,7 @@ func (e *Engine) Receive(ctx context.Context, cu Customer, in Incoming) (msg Mes
 		botText = in.Text
 	}
 	if s.State == StateBot && strings.TrimSpace(botText) != "" {
-		e.botTurn(ctx, s, botText, created)
+		e.botTurn(ctx, s, cu.ExternalID, botText, created)
 	}
 	return m, false, nil
 }
@@ -334,17 +337,22 @@ func (e *Engine) DeliveryUpdate(ctx context.Context, tenantID, messageID string,
 
 // say stores and publishes a bot or system message to the customer.
 func (e *Engine) say(ctx context.Context, s Session, kind SenderKind, text string) {
-	e.post(ctx, s, kind, TextBody{Text: text})
+	e.post(ctx, s, "", kind, TextBody{Text: text})
 }
 
-// post stores and publishes an outbound message of the bot or the system.
-func (e *Engine) post(ctx context.Context, s Session, kind SenderKind, body TextBody) {
+// post stores and publishes an outbound message of the bot or the system;
+// to is the recipient's id on the account when known ("": the store picks
+// the identity that wrote last).
+func (e *Engine) post(ctx context.Context, s Session, to string, kind SenderKind, body TextBody) {
 	raw, _ := json.Marshal(body)
 	m := Message{
 		TenantID: s.TenantID, ID: newID(), ConversationID: s.ConversationID, SessionID: s.ID,
 		Direction: Outbound, SenderKind: kind, Type: TypeText, Body: raw, CreatedAt: e.now(),
 	}
 	outbound(s, &m)
+	if m.Deliver != nil {
+		m.Deliver.To = to
+	}
 	m, err := e.store.MessageAppend(ctx, m)
 	if err != nil {
 		e.log.Error("store "+string(kind)+" message", "session", s.ID, "err", err)
@@ -394,16 +402,17 @@ func (e *Engine) openSession(ctx context.Context, cu Customer, m Message) (Messa
 	return m, s, err
 }
 
-// botTurn lets the bot answer one message. The first message of a session
-// has been answered by the greeting already: unless the bot understood it,
-// it is neither answered again nor counted as a miss.
-func (e *Engine) botTurn(ctx context.Context, s Session, text string, first bool) {
+// botTurn lets the bot answer one message, sending the answer to to (the
+// customer's id on the account). The first message of a session has been
+// answered by the greeting already: unless the bot understood it, it is
+// neither answered again nor counted as a miss.
+func (e *Engine) botTurn(ctx context.Context, s Session, to, text string, first bool) {
 	r := e.bot.Reply(ctx, s, text)
 	if first && !r.Matched && !r.Handoff {
 		return
 	}
 	if r.Text != "" {
-		e.post(ctx, s, SenderBot, TextBody{Text: r.Text, Choices: r.Choices, Bot: r.Note})
+		e.post(ctx, s, to, SenderBot, TextBody{Text: r.Text, Choices: r.Choices, Bot: r.Note})
 	}
 	handoff := r.Handoff
 	if !handoff && r.Matched && s.BotMisses == 0 && s.BotOutcome == botAnswered {

@@ -94,6 +94,28 @@ func TestProviderRepliesGoThroughTheOutbox(t *testing.T) {
 				t.Errorf("queued template %+v (%+v), want order_update en_US with its components", tp, tp.Template)
 			}
 
+			// The bot's greeting and answers were addressed from the message
+			// they answered; the agent's reply by the identity that wrote last.
+			for _, it := range queued[:len(queued)-2] {
+				if it.Out.ExternalID != "16505551234" {
+					t.Errorf("bot row %s addressed to %q, want 16505551234", it.MessageID, it.Out.ExternalID)
+				}
+			}
+			// A sender that names the recipient is obeyed.
+			direct := session.Message{TenantID: "t1", ID: "direct-1", ConversationID: first.ConversationID, SessionID: first.SessionID,
+				Direction: session.Outbound, SenderKind: session.SenderSystem, Type: session.TypeText, Body: json.RawMessage(`{"text":"x"}`),
+				Status: session.StatusQueued, CreatedAt: time.Now(), Deliver: &session.Delivery{AccountID: "wa-acct", Channel: "whatsapp", To: "16505550000"}}
+			if _, err := f.eng.Store().MessageAppend(ctx, direct); err != nil {
+				t.Fatal(err)
+			}
+			items, err := ob.Claim(ctx, "test", time.Now().Add(time.Hour), time.Minute, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(items) != 1 || items[0].MessageID != "direct-1" || items[0].Out.ExternalID != "16505550000" {
+				t.Errorf("claimed %+v, want direct-1 to 16505550000", items)
+			}
+
 			// Web chat: sent on commit, never queued; no templates there.
 			m := f.say(t, "c1", "hi")
 			f.say(t, "c2", "agent please")

@@ -254,6 +254,10 @@ type Message struct {
 type Delivery struct {
 	AccountID string
 	Channel   string
+	// To is the customer's id on the account when the sender knows it
+	// (the bot answering the message just received); "" leaves the store
+	// to pick the identity that wrote last.
+	To string
 }
 
 // TextBody is the body of a text message. Bot messages may carry choices

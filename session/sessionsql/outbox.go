@@ -12,11 +12,15 @@ import (
 
 // queueOutbound writes m's row in the durable outbox of its channel
 // account, inside the transaction that appended m (DESIGN D8): the message
-// exists exactly when its send is queued. The recipient is the contact's
-// identity on the account that wrote last (after a merge a contact can have
-// two on one account).
+// exists exactly when its send is queued. The recipient is m.Deliver.To
+// when the sender knows it (an answer to the message just received), else
+// the contact's identity on the account that wrote last (after a merge a
+// contact can have two on one account).
 func (s *Store) queueOutbound(ctx context.Context, m session.Message) error {
-	var ext string
+	ext := m.Deliver.To
+	if ext != "" {
+		return s.queueTo(ctx, m, ext)
+	}
 	if err := s.get(ctx, &ext, `SELECT i.external_id FROM conversations c
 		JOIN identities i ON i.tenant_id = c.tenant_id AND i.account_id = c.account_id AND i.contact_id = c.contact_id
 		WHERE c.tenant_id = ? AND c.id = ?
@@ -26,6 +30,11 @@ func (s *Store) queueOutbound(ctx context.Context, m session.Message) error {
 		}
 		return err
 	}
+	return s.queueTo(ctx, m, ext)
+}
+
+// queueTo writes m's outbox row addressed to the customer's id ext.
+func (s *Store) queueTo(ctx context.Context, m session.Message, ext string) error {
 	out := Outbound(m)
 	out.ExternalID = ext
 	return outbox.Insert(ctx, s.ex, s.db.Dialect, outbox.Item{

@@ -20,7 +20,7 @@ type PipelineOptions struct {
 	// can never be stored must be dropped by Process (returning nil).
 	Process func(ctx context.Context, e Entry) error
 	// Lanes process entries concurrently; one customer's entries always go
-	// to the same lane, in order (default 8).
+	// to the same lane, in order (default 4).
 	Lanes int
 	// MaxHeld bounds the entries a node holds in memory, waiting for their
 	// lane; past it, accepted entries wait in the log for whichever node
@@ -30,7 +30,7 @@ type PipelineOptions struct {
 	// dies, another takes the entry over once the lease ends (default one
 	// minute). A node must get through MaxHeld entries within it.
 	Lease time.Duration
-	// Committers is the number of commits in flight at once (default 4);
+	// Committers is the number of commits in flight at once (default 2);
 	// every commit takes all the appends waiting for it, up to MaxBatch
 	// entries (default 256).
 	Committers int
@@ -45,7 +45,7 @@ type PipelineOptions struct {
 
 func (o *PipelineOptions) defaults() {
 	if o.Lanes <= 0 {
-		o.Lanes = 8
+		o.Lanes = 4
 	}
 	if o.MaxHeld <= 0 {
 		o.MaxHeld = 4096
@@ -54,7 +54,7 @@ func (o *PipelineOptions) defaults() {
 		o.Lease = time.Minute
 	}
 	if o.Committers <= 0 {
-		o.Committers = 4
+		o.Committers = 2
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256

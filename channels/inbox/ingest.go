@@ -165,40 +165,32 @@ func (g *Ingest) Handle(ctx context.Context, key string, req channels.WebhookReq
 	return res.Reply, nil
 }
 
-// accountByKey finds a webhook's account, keeping it for AccountTTL: every
+// accountByKey finds a webhook's account, kept for AccountTTL: every
 // provider call would otherwise cost a query. Unknown keys are not kept
 // (anyone may post any key).
 func (g *Ingest) accountByKey(ctx context.Context, key string) (channels.Account, error) {
-	if g.o.AccountTTL < 0 {
-		return g.o.Accounts.AccountByKey(ctx, key)
-	}
-	now := time.Now()
-	if v, ok := g.accounts.Load(key); ok {
-		if c := v.(cachedAccount); now.Before(c.expires) {
-			return c.acct, nil
-		}
-	}
-	acct, err := g.o.Accounts.AccountByKey(ctx, key)
-	if err == nil {
-		g.accounts.Store(key, cachedAccount{acct: acct, expires: now.Add(g.o.AccountTTL)})
-	}
-	return acct, err
+	return g.cachedAccount(key, func() (channels.Account, error) { return g.o.Accounts.AccountByKey(ctx, key) })
 }
 
-// accountByID finds the account of an entry taken from the log, kept
-// like accountByKey's.
+// accountByID finds the account of an entry taken from the log, kept the
+// same way.
 func (g *Ingest) accountByID(ctx context.Context, tenantID, id string) (channels.Account, error) {
+	// NUL never occurs in a webhook key (they are URL-safe).
+	return g.cachedAccount("\x00"+tenantID+"\x00"+id, func() (channels.Account, error) { return g.o.Accounts.AccountGet(ctx, tenantID, id) })
+}
+
+// cachedAccount returns the account kept under key, or loads and keeps it.
+func (g *Ingest) cachedAccount(key string, load func() (channels.Account, error)) (channels.Account, error) {
 	if g.o.AccountTTL < 0 {
-		return g.o.Accounts.AccountGet(ctx, tenantID, id)
+		return load()
 	}
-	key := "\x00" + tenantID + "\x00" + id // never a webhook key: those are URL-safe
 	now := time.Now()
 	if v, ok := g.accounts.Load(key); ok {
 		if c := v.(cachedAccount); now.Before(c.expires) {
 			return c.acct, nil
 		}
 	}
-	acct, err := g.o.Accounts.AccountGet(ctx, tenantID, id)
+	acct, err := load()
 	if err == nil {
 		g.accounts.Store(key, cachedAccount{acct: acct, expires: now.Add(g.o.AccountTTL)})
 	}

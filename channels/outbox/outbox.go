@@ -131,21 +131,13 @@ func Insert(ctx context.Context, ex db.Executor, d db.Dialect, it Item) error {
 
 // lockConversation takes the transaction-scoped lock that orders parking
 // a new row of a conversation against releasing its next row (PostgreSQL;
-// SQLite runs one writer at a time). d, if set, keeps the statement
-// prepared. Outside a transaction the lock would end with the statement:
-// Insert must run in one (the message's own).
-func lockConversation(ctx context.Context, d *db.DB, ex db.Executor, tenantID, conversationID string) error {
-	if _, ok := ex.(*sqlx.Tx); !ok {
+// SQLite runs one writer at a time). Outside a transaction the lock would
+// end with the statement: Insert must run in one (the message's own).
+func lockConversation(ctx context.Context, ex db.Executor, d db.Dialect, tenantID, conversationID string) error {
+	if _, ok := ex.(*sqlx.Tx); !ok || d != db.Postgres {
 		return nil
 	}
-	const q = `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`
-	var err error
-	switch {
-	case d != nil && d.Dialect == db.Postgres:
-		_, err = d.ExecStmt(ctx, ex, q, tenantID, conversationID)
-	case d == nil && ex.DriverName() == "postgres":
-		_, err = ex.ExecContext(ctx, q, tenantID, conversationID)
-	}
+	_, err := ex.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`, tenantID, conversationID)
 	return db.Translate(err)
 }
 
@@ -167,7 +159,7 @@ func insert(ctx context.Context, ex db.Executor, d db.Dialect, it Item) (int64, 
 	parked := it.NextAt
 	if it.FallbackOf == 0 {
 		parked = it.NextAt.Add(parkHorizon)
-		if err := lockConversation(ctx, nil, ex, it.TenantID, it.ConversationID); err != nil {
+		if err := lockConversation(ctx, ex, d, it.TenantID, it.ConversationID); err != nil {
 			return 0, err
 		}
 	}

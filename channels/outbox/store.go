@@ -214,7 +214,7 @@ func (s *Store) park(ctx context.Context, ex db.Executor, r settled, next time.T
 // either committed and seen here, or queued after r is final and not
 // parked at all.
 func (s *Store) release(ctx context.Context, ex db.Executor, r settled, at time.Time) error {
-	if err := lockConversation(ctx, s.db, ex, r.TenantID, r.ConversationID); err != nil {
+	if err := lockConversation(ctx, ex, s.db.Dialect, r.TenantID, r.ConversationID); err != nil {
 		return err
 	}
 	_, err := s.db.ExecStmt(ctx, ex, s.q(`UPDATE outbox SET next_at = ?

@@ -53,11 +53,10 @@ type IngestOptions struct {
 	Redis    *rdb.Client
 	Observer Observer
 	Log      *slog.Logger
-	// InboundLog, if set, is where webhooks' messages are persisted before
-	// the provider is answered; they are taken into their conversations
-	// right after, by a Pipeline tuned by Pipeline (Store and Process are
-	// set here). Without it a webhook is answered once every message it
-	// carried is stored in its conversation.
+	// InboundLog (required) is where webhooks' messages are persisted
+	// before the provider is answered; they are taken into their
+	// conversations right after, by a Pipeline tuned by Pipeline (Store and
+	// Process are set here).
 	InboundLog LogStore
 	Pipeline   PipelineOptions
 	// AccountTTL is how long a node keeps an account it looked up for a
@@ -76,50 +75,40 @@ type cachedAccount struct {
 // Ingest handles provider webhooks: verify, parse, persist, then answer.
 type Ingest struct {
 	o    IngestOptions
-	pipe *Pipeline // nil without an inbound log
+	pipe *Pipeline
 
 	accounts sync.Map // webhook key, or NUL tenant NUL id → cachedAccount
 
 	wg sync.WaitGroup // background pulls
 }
 
-// NewIngest returns an Ingest; with an inbound log, Start runs its
-// pipeline.
+// NewIngest returns an Ingest; Start runs its pipeline.
 func NewIngest(o IngestOptions) *Ingest {
 	if o.AccountTTL == 0 {
 		o.AccountTTL = 2 * time.Second
 	}
 	g := &Ingest{o: o}
-	if o.InboundLog != nil {
-		po := o.Pipeline
-		po.Store, po.Process = o.InboundLog, g.process
-		if po.Log == nil {
-			po.Log = o.Log
-		}
-		g.pipe = NewPipeline(po)
+	po := o.Pipeline
+	po.Store, po.Process = o.InboundLog, g.process
+	if po.Log == nil {
+		po.Log = o.Log
 	}
+	g.pipe = NewPipeline(po)
 	return g
 }
 
-// Start runs the inbound pipeline, if there is one.
-func (g *Ingest) Start() {
-	if g.pipe != nil {
-		g.pipe.Start()
-	}
-}
+// Start runs the inbound pipeline.
+func (g *Ingest) Start() { g.pipe.Start() }
 
 // Stop stops the inbound pipeline (after the HTTP server stopped taking
 // webhooks), handing back what it holds, and waits for background pulls.
 func (g *Ingest) Stop(ctx context.Context) error {
-	var err error
-	if g.pipe != nil {
-		err = g.pipe.Stop(ctx)
-	}
+	err := g.pipe.Stop(ctx)
 	g.wg.Wait()
 	return err
 }
 
-// Pipeline is the inbound pipeline, nil without an inbound log.
+// Pipeline is the inbound pipeline.
 func (g *Ingest) Pipeline() *Pipeline { return g.pipe }
 
 // pullLockTTL bounds how long a crashed node's pull lock blocks others.
@@ -127,8 +116,7 @@ const pullLockTTL = time.Minute
 
 // Handle serves one webhook call addressed to the account with public key
 // key. The reply is given only after every message the call carried is
-// durable (in the inbound log, or stored in its conversation without one)
-// and every status is applied; an error leaves the provider to retry:
+// durable in the inbound log and every status is applied; an error leaves the provider to retry:
 // errs.NotFound (no such enabled account), errs.Unauthorized (signature),
 // errs.Forbidden (verify token), errs.Invalid (malformed), errs.Unavailable
 // (storage failed: retry later).
@@ -197,21 +185,9 @@ func (g *Ingest) cachedAccount(key string, load func() (channels.Account, error)
 	return acct, err
 }
 
-// accept persists a webhook's messages: appended to the inbound log (the
-// pipeline takes them into their conversations), or stored one by one
-// without it.
+// accept appends a webhook's messages to the inbound log; the pipeline
+// takes them into their conversations.
 func (g *Ingest) accept(ctx context.Context, acct channels.Account, ins []channels.Inbound) error {
-	if g.pipe == nil {
-		for _, in := range ins {
-			if in.AccountID == "" {
-				in.AccountID = acct.ID
-			}
-			if err := g.receive(ctx, acct, in); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	if len(ins) == 0 {
 		return nil
 	}
